@@ -1,0 +1,1 @@
+"""What a meeting is: pure domain logic and the tables that hold it."""

@@ -1,0 +1,71 @@
+"""ROC (民國) dates as Taiwanese government documents write them."""
+
+from __future__ import annotations
+
+import re
+from datetime import date, datetime
+
+ROC_OFFSET = 1911
+WEEKDAYS_ZH = "一二三四五六日"
+
+
+def roc_year(year: int) -> int:
+    """Gregorian year → ROC year (2023 → 112)."""
+    return year - ROC_OFFSET
+
+
+def gregorian_year(year: int) -> int:
+    """Accept an ROC year (112) or a Gregorian one (2023); return Gregorian."""
+    if year < 1000:
+        return year + ROC_OFFSET
+    return year
+
+
+def format_roc_date(d: date) -> str:
+    """2023-03-08 → 112年3月8日（星期三）."""
+    return f"{roc_year(d.year)}年{d.month}月{d.day}日（星期{WEEKDAYS_ZH[d.weekday()]}）"
+
+
+def format_roc_time(dt: datetime) -> str:
+    """14:00 → 下午2時, 09:30 → 上午9時30分, 12:00 → 中午12時."""
+    h, m = dt.hour, dt.minute
+    if h < 12:
+        part, hh = "上午", h
+    elif h == 12:
+        part, hh = "中午", 12
+    else:
+        part, hh = "下午", h - 12
+    text = f"{part}{hh}時"
+    if m:
+        text += f"{m}分"
+    return text
+
+
+def format_roc_datetime(dt: datetime) -> str:
+    """A local datetime → 112年3月8日（星期三）下午2時."""
+    return format_roc_date(dt.date()) + format_roc_time(dt)
+
+
+_ROC_DATE = re.compile(
+    r"^\s*(?:民國)?(\d{2,3})\s*[年/.-]\s*(\d{1,2})\s*[月/.-]\s*(\d{1,2})\s*日?\s*$"
+)
+
+
+def parse_date(text: str) -> date:
+    """Parse 2023-03-08, 112/03/08, 112-3-8 or 112年3月8日 into a date.
+
+    Raises ValueError with a readable message.
+    """
+    s = text.strip()
+    try:
+        return date.fromisoformat(s)
+    except ValueError:
+        pass
+    m = _ROC_DATE.match(s)
+    if m:
+        y, mo, d = (int(g) for g in m.groups())
+        try:
+            return date(y + ROC_OFFSET, mo, d)
+        except ValueError as exc:
+            raise ValueError(f"not a valid date: {text!r} ({exc})") from None
+    raise ValueError(f"not a date: {text!r} (use 2023-03-08 or 112/03/08)")

@@ -1,0 +1,117 @@
+"""YAML loading that remembers the line of every key and item.
+
+PyYAML's composer gives each node a start mark; we build plain Python data from
+the node tree ourselves so that validation errors can say ``FILE:LINE``.
+Keys are always taken as written (so ``on:`` stays the string "on", not YAML
+1.1's True) and ``14:00`` stays a string rather than becoming sexagesimal 840.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import yaml
+
+Path_ = tuple[str | int, ...]
+
+
+class SourceError(Exception):
+    """One or more user-facing problems, each formatted ``FILE:LINE: message``."""
+
+    def __init__(self, errors: list[str]) -> None:
+        super().__init__("\n".join(errors))
+        self.errors = errors
+
+
+@dataclass
+class YamlDocument:
+    """Plain data plus the line of every path within it."""
+
+    filename: str
+    data: Any
+    lines: dict[Path_, int] = field(default_factory=dict)
+
+    def line_of(self, path: Path_) -> int:
+        """The line of ``path``, or of its nearest ancestor that has one."""
+        p = tuple(path)
+        while p:
+            if p in self.lines:
+                return self.lines[p]
+            p = p[:-1]
+        return self.lines.get((), 1)
+
+    def where(self, path: Path_) -> str:
+        return f"{self.filename}:{self.line_of(path)}"
+
+
+class _ScalarLoader(yaml.SafeLoader):  # type: ignore[misc]
+    """SafeLoader used only to construct individual scalar nodes."""
+
+
+def _construct_scalar(loader: _ScalarLoader, node: yaml.ScalarNode) -> Any:
+    if node.tag == "tag:yaml.org,2002:int" and ":" in node.value:
+        return node.value  # 14:00 is a time, not sexagesimal
+    if node.tag == "tag:yaml.org,2002:float" and ":" in node.value:
+        return node.value
+    if node.tag == "tag:yaml.org,2002:bool" and node.style is None:
+        # YAML 1.1 turns yes/no/on/off into booleans; only true/false mean that here.
+        if node.value.lower() not in ("true", "false"):
+            return node.value
+    return loader.construct_object(node, deep=True)
+
+
+def load_yaml(text: str, filename: str) -> YamlDocument:
+    """Parse one YAML document, keeping line numbers. Raises SourceError."""
+    try:
+        root = yaml.compose(text, Loader=yaml.SafeLoader)
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        line = mark.line + 1 if mark is not None else 1
+        problem = exc.problem or exc.context or "invalid YAML"
+        raise SourceError([f"{filename}:{line}: invalid YAML: {problem}"]) from None
+    except yaml.YAMLError as exc:
+        raise SourceError([f"{filename}:1: invalid YAML: {exc}"]) from None
+    doc = YamlDocument(filename=filename, data=None)
+    if root is None:
+        return doc
+    loader = _ScalarLoader("")
+    errors: list[str] = []
+
+    def build(node: yaml.Node, path: Path_) -> Any:
+        doc.lines.setdefault(path, node.start_mark.line + 1)
+        if isinstance(node, yaml.MappingNode):
+            out: dict[str, Any] = {}
+            for key_node, value_node in node.value:
+                if not isinstance(key_node, yaml.ScalarNode):
+                    errors.append(
+                        f"{filename}:{key_node.start_mark.line + 1}: keys must be plain text"
+                    )
+                    continue
+                key = str(key_node.value)
+                if key == "<<":
+                    errors.append(
+                        f"{filename}:{key_node.start_mark.line + 1}: merge keys (<<) are not supported"
+                    )
+                    continue
+                if key in out:
+                    errors.append(
+                        f"{filename}:{key_node.start_mark.line + 1}: duplicate key {key!r}"
+                    )
+                    continue
+                doc.lines[path + (key,)] = key_node.start_mark.line + 1
+                out[key] = build(value_node, path + (key,))
+            return out
+        if isinstance(node, yaml.SequenceNode):
+            return [build(item, path + (i,)) for i, item in enumerate(node.value)]
+        assert isinstance(node, yaml.ScalarNode)
+        try:
+            return _construct_scalar(loader, node)
+        except yaml.YAMLError as exc:
+            errors.append(f"{filename}:{node.start_mark.line + 1}: {exc}")
+            return None
+
+    doc.data = build(root, ())
+    if errors:
+        raise SourceError(errors)
+    return doc

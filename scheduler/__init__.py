@@ -1,0 +1,1 @@
+"""The running Liaison service: clock, settings, wiring, jobs, CLI and web."""
