@@ -45,7 +45,7 @@ class YamlDocument:
         return f"{self.filename}:{self.line_of(path)}"
 
 
-class _ScalarLoader(yaml.SafeLoader):  # type: ignore[misc]
+class _ScalarLoader(yaml.SafeLoader):
     """SafeLoader used only to construct individual scalar nodes."""
 
 
