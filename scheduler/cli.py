@@ -749,7 +749,7 @@ def _register_optional_commands() -> None:
     """Command groups that live in their own modules (feeds, server, …)."""
     import importlib
 
-    for name in ("scheduler.cli_feeds",):
+    for name in ("scheduler.cli_feeds", "scheduler.cli_notify"):
         try:
             module = importlib.import_module(name)
         except ModuleNotFoundError as exc:

@@ -72,7 +72,7 @@ def migrate(engine: Engine) -> None:
     cfg = _alembic_config(engine)
     with engine.begin() as conn:
         cfg.attributes["connection"] = conn
-        command.upgrade(cfg, "head")
+        command.upgrade(cfg, "heads")
 
 
 def is_initialised(engine: Engine) -> bool:

@@ -1,0 +1,195 @@
+"""Rendering outbox messages into multipart zh-TW emails (Jinja2 templates)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from email.headerregistry import Address
+from email.message import EmailMessage
+from email.utils import format_datetime
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
+from markupsafe import Markup
+
+from meetings.rocdate import format_roc_date, format_roc_datetime
+
+TEMPLATES = Path(__file__).resolve().parent / "templates"
+
+SUBJECT_PREFIX = {
+    "invitation": "開會通知",
+    "agenda": "會議議程",
+    "reminder": "會議提醒",
+    "update": "會議異動通知",
+    "cancellation": "會議取消通知",
+    "minutes_due": "會議紀錄待補",
+    "escalation": "列管個案逾期未討論",
+}
+
+
+def one_line(text: str) -> str:
+    """Header-safe text: no CR/LF or other control characters (no header injection)."""
+    return " ".join("".join(ch if ch.isprintable() else " " for ch in text).split())
+
+
+@dataclass(frozen=True)
+class MeetingView:
+    """What an email may say about a meeting: no case data."""
+
+    uid: str
+    sequence: int
+    title: str
+    start: datetime
+    end: datetime
+    location: str | None
+    chair: str | None
+    organizer_name: str
+    organizer_email: str | None
+    status: str
+    moved_reason: str | None
+    timezone: str
+    agenda_url: str | None
+
+
+@dataclass(frozen=True)
+class Rendered:
+    subject: str
+    text: str
+    html: str
+
+
+_env: Environment | None = None
+
+
+def environment() -> Environment:
+    global _env
+    if _env is None:
+        _env = Environment(
+            loader=FileSystemLoader(str(TEMPLATES)),
+            autoescape=select_autoescape(enabled_extensions=("html", "html.j2"), default=False),
+            undefined=StrictUndefined,
+            keep_trailing_newline=True,
+        )
+    return _env
+
+
+def render(
+    kind: str,
+    recipient_name: str,
+    meeting: MeetingView | None,
+    extra: dict[str, Any] | None = None,
+) -> Rendered:
+    """Subject, text and HTML bodies for one message."""
+    extra = dict(extra or {})
+    ctx: dict[str, Any] = {
+        "kind": kind,
+        "recipient_name": recipient_name,
+        "title": "",
+        "when": "",
+        "location": None,
+        "chair": None,
+        "organizer_name": extra.pop("organizer_name", "Liaison"),
+        "agenda_url": None,
+        "moved_reason": None,
+        "agenda_text": extra.pop("agenda_text", None),
+        "agenda_html": Markup(extra.pop("agenda_html")) if extra.get("agenda_html") else None,
+        "due": extra.pop("due", ""),
+        "window": "",
+        "case_no": "",
+        "masked_name": "",
+        "district": "",
+        "rule_title": "",
+        "listed_at": "",
+    }
+    extra.pop("agenda_html", None)
+    if meeting is not None:
+        local = meeting.start.astimezone(ZoneInfo(meeting.timezone))
+        ctx.update(
+            title=one_line(meeting.title),
+            when=format_roc_datetime(local),
+            location=meeting.location,
+            chair=meeting.chair,
+            organizer_name=meeting.organizer_name,
+            agenda_url=meeting.agenda_url,
+            moved_reason=meeting.moved_reason if kind == "update" else None,
+        )
+    ctx.update({k: v for k, v in extra.items() if k in ctx})
+    if kind == "escalation":
+        subject = f"【{SUBJECT_PREFIX[kind]}】案號 {one_line(str(ctx['case_no']))}"
+    else:
+        subject = f"【{SUBJECT_PREFIX[kind]}】{ctx['when']} {ctx['title']}"
+    ctx["subject"] = subject
+    env = environment()
+    text = env.get_template("email/message.txt.j2").render(ctx)
+    html = env.get_template("email/message.html.j2").render(ctx)
+    return Rendered(subject=one_line(subject), text=text, html=html)
+
+
+def compose(
+    *,
+    rendered: Rendered,
+    message_id: str,
+    sender: Address,
+    recipient: Address,
+    reply_to: str | None,
+    now: datetime,
+    calendar: bytes | None = None,
+    method: str | None = None,
+) -> EmailMessage:
+    """A multipart/alternative (text, HTML[, text/calendar]) message, plus an .ics attachment."""
+    msg = EmailMessage()
+    msg["Subject"] = rendered.subject
+    msg["From"] = sender
+    msg["To"] = recipient
+    if reply_to:
+        msg["Reply-To"] = one_line(reply_to)
+    msg["Message-ID"] = message_id
+    msg["Date"] = format_datetime(now)
+    msg["Content-Language"] = "zh-TW"
+    msg["Auto-Submitted"] = "auto-generated"
+    msg.set_content(rendered.text, charset="utf-8")
+    msg.add_alternative(rendered.html, subtype="html", charset="utf-8")
+    if calendar is not None and method is not None:
+        # Calendar clients read the inline text/calendar part; others the attachment.
+        msg.add_alternative(
+            calendar,
+            maintype="text",
+            subtype="calendar",
+            params={"method": method, "charset": "utf-8"},
+        )
+        return _with_attachment(msg, calendar, method)
+    return msg
+
+
+def _with_attachment(alternative: EmailMessage, calendar: bytes, method: str) -> EmailMessage:
+    """Wrap the alternative message in multipart/mixed with invite.ics attached."""
+    headers = [
+        (k, v)
+        for k, v in alternative.items()
+        if k.lower() not in ("content-type", "content-transfer-encoding", "mime-version")
+    ]
+    body = EmailMessage()
+    body.set_type("multipart/alternative")
+    for part in alternative.iter_parts():
+        body.attach(part)  # type: ignore[arg-type]
+    outer = EmailMessage()
+    for k, v in headers:
+        outer[k] = v
+    outer.set_type("multipart/mixed")
+    outer.attach(body)
+    att = EmailMessage()
+    att.set_content(
+        calendar,
+        maintype="application",
+        subtype="ics",
+        filename="invite.ics",
+        params={"method": method},
+    )
+    outer.attach(att)
+    return outer
+
+
+def due_text(d: datetime, tz: str) -> str:
+    return format_roc_date(d.astimezone(ZoneInfo(tz)).date())

@@ -1,0 +1,140 @@
+"""SMTP delivery with aiosmtplib: one reused connection per worker, clear failure classes."""
+
+from __future__ import annotations
+
+import ssl
+from dataclasses import dataclass
+from email.message import EmailMessage
+from types import TracebackType
+from urllib.parse import unquote, urlsplit
+
+import aiosmtplib
+
+
+class TemporaryFailure(Exception):
+    """4xx answers and connection problems: try again later."""
+
+
+class PermanentFailure(Exception):
+    """5xx answers: this message will not be accepted as it is."""
+
+
+@dataclass(frozen=True)
+class SmtpSettings:
+    host: str
+    port: int
+    use_tls: bool = False
+    start_tls: bool = False
+    username: str | None = None
+    password: str | None = None
+    timeout: float = 30.0
+
+
+def parse_smtp_url(url: str) -> SmtpSettings:
+    """smtp://host:port, smtp+starttls://user:pass@host:587, smtps://user:pass@host:465."""
+    parts = urlsplit(url)
+    scheme = parts.scheme.lower()
+    if scheme not in ("smtp", "smtp+starttls", "smtps"):
+        raise ValueError(
+            f"LIAISON_SMTP_URL: unsupported scheme {parts.scheme!r} (smtp, smtp+starttls, smtps)"
+        )
+    if not parts.hostname:
+        raise ValueError(f"LIAISON_SMTP_URL: no host in {url!r}")
+    default_port = {"smtp": 25, "smtp+starttls": 587, "smtps": 465}[scheme]
+    try:
+        port = parts.port or default_port
+    except ValueError:
+        raise ValueError(f"LIAISON_SMTP_URL: bad port in {url!r}") from None
+    return SmtpSettings(
+        host=parts.hostname,
+        port=port,
+        use_tls=scheme == "smtps",
+        start_tls=scheme == "smtp+starttls",
+        username=unquote(parts.username) if parts.username else None,
+        password=unquote(parts.password) if parts.password else None,
+    )
+
+
+class SmtpMailer:
+    """An open SMTP connection that sends messages one at a time, reconnecting as needed."""
+
+    def __init__(self, settings: SmtpSettings) -> None:
+        self.settings = settings
+        self._client: aiosmtplib.SMTP | None = None
+
+    async def __aenter__(self) -> SmtpMailer:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.close()
+
+    async def _connect(self) -> aiosmtplib.SMTP:
+        s = self.settings
+        client = aiosmtplib.SMTP(
+            hostname=s.host,
+            port=s.port,
+            use_tls=s.use_tls,
+            start_tls=s.start_tls if s.start_tls else False,
+            timeout=s.timeout,
+            tls_context=ssl.create_default_context() if (s.use_tls or s.start_tls) else None,
+        )
+        try:
+            await client.connect()
+            if s.username:
+                await client.login(s.username, s.password or "")
+        except (aiosmtplib.SMTPException, OSError, TimeoutError) as exc:
+            raise TemporaryFailure(f"cannot connect to {s.host}:{s.port}: {exc}") from None
+        return client
+
+    async def send(self, message: EmailMessage, sender: str, recipient: str) -> str:
+        """Send to one recipient. Returns the server's answer; raises Temporary/PermanentFailure."""
+        for attempt in (1, 2):
+            if self._client is None or not self._client.is_connected:
+                self._client = await self._connect()
+            try:
+                errors, response = await self._client.send_message(
+                    message, sender=sender, recipients=[recipient]
+                )
+            except aiosmtplib.SMTPRecipientsRefused as exc:
+                refusal = exc.recipients[0] if exc.recipients else None
+                code = refusal.code if refusal else 550
+                text = f"{code} {refusal.message if refusal else 'recipient refused'}"
+                await self._reset()
+                raise (PermanentFailure(text) if code >= 500 else TemporaryFailure(text)) from None
+            except aiosmtplib.SMTPResponseException as exc:
+                text = f"{exc.code} {exc.message}"
+                await self._reset()
+                if exc.code >= 500:
+                    raise PermanentFailure(text) from None
+                raise TemporaryFailure(text) from None
+            except (aiosmtplib.SMTPServerDisconnected, aiosmtplib.SMTPConnectError) as exc:
+                await self.close()
+                if attempt == 2:
+                    raise TemporaryFailure(f"connection lost: {exc}") from None
+                continue  # a stale reused connection: reconnect once
+            except (aiosmtplib.SMTPException, OSError, TimeoutError) as exc:
+                await self.close()
+                raise TemporaryFailure(str(exc) or type(exc).__name__) from None
+            return response
+        raise TemporaryFailure("unreachable")
+
+    async def _reset(self) -> None:
+        if self._client is not None and self._client.is_connected:
+            try:
+                await self._client.rset()
+            except (aiosmtplib.SMTPException, OSError):
+                await self.close()
+
+    async def close(self) -> None:
+        if self._client is not None:
+            try:
+                if self._client.is_connected:
+                    await self._client.quit()
+            except (aiosmtplib.SMTPException, OSError):
+                self._client.close()
+            self._client = None
