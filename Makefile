@@ -4,7 +4,7 @@ VENV   ?= .venv
 BIN     = $(VENV)/bin
 STAMP   = $(VENV)/.installed-stamp
 
-.PHONY: demo test lint typecheck bench clean
+.PHONY: demo test test-pg test-all lint typecheck bench clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -22,6 +22,19 @@ test: $(STAMP)
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
 	$(BIN)/pytest
+
+## The test suite again on PostgreSQL: against $$LIAISON_TEST_DATABASE_URL (a superuser URL,
+## e.g. postgresql+psycopg://postgres@127.0.0.1:5432/postgres) if set, else a throwaway
+## cluster started for the run (needs the PostgreSQL server binaries; see tests/pg.py).
+test-pg: $(STAMP)
+ifdef LIAISON_TEST_DATABASE_URL
+	$(BIN)/pytest $(PYTEST_ARGS)
+else
+	$(BIN)/python -m tests.pg run -- $(BIN)/pytest $(PYTEST_ARGS)
+endif
+
+## Both backends, as CI does (bash .ci/run).
+test-all: test test-pg
 
 lint: $(STAMP)
 	$(BIN)/ruff check . && $(BIN)/ruff format --check .

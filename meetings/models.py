@@ -199,3 +199,271 @@ class OutboxEvent(Base):
     payload: Mapped[dict[str, Any]]
     created_at: Mapped[datetime]
     processed_at: Mapped[datetime | None]
+
+
+# --- attendance, minutes and action items (migration 0004) ---------------------------
+
+
+class HeldMeeting(Base):
+    """When a held meeting actually took place, its cycle, and when its minutes were due."""
+
+    __tablename__ = "held_meetings"
+
+    occurrence_id: Mapped[int] = mapped_column(
+        ForeignKey("occurrences.id", ondelete="CASCADE"), primary_key=True
+    )
+    held_on: Mapped[date] = mapped_column(Date, index=True)
+    # The cadence cycle of the occurrence when it was held (held_on_schedule_rate).
+    cycle_first: Mapped[date] = mapped_column(Date)
+    cycle_last: Mapped[date] = mapped_column(Date)
+    minutes_due_on: Mapped[date] = mapped_column(Date)
+    recorded_at: Mapped[datetime]
+    updated_at: Mapped[datetime]
+
+
+class Attendance(Base):
+    """One agency's (or one person's) attendance at a meeting."""
+
+    __tablename__ = "attendance"
+    __table_args__ = (
+        Index("ix_attendance_occurrence_agency", "occurrence_id", "agency_code", "status"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    occurrence_id: Mapped[int] = mapped_column(ForeignKey("occurrences.id", ondelete="CASCADE"))
+    agency_code: Mapped[str] = mapped_column(String(32))
+    person_email: Mapped[str | None] = mapped_column(String(254))
+    status: Mapped[str] = mapped_column(String(16))
+    rank: Mapped[str | None] = mapped_column(String(100))
+    recorded_at: Mapped[datetime]
+    updated_at: Mapped[datetime]
+
+
+class Minutes(Base):
+    """The minutes (會議紀錄) of a held meeting. Never sent in feeds or emails."""
+
+    __tablename__ = "minutes"
+
+    occurrence_id: Mapped[int] = mapped_column(
+        ForeignKey("occurrences.id", ondelete="CASCADE"), primary_key=True
+    )
+    text: Mapped[str] = mapped_column(Text)
+    recorded_on: Mapped[date] = mapped_column(Date)
+    revised_on: Mapped[date] = mapped_column(Date)
+    recorded_at: Mapped[datetime]
+    updated_at: Mapped[datetime]
+
+
+class ActionItem(Base):
+    """A decision to follow up (決議事項), owned by an agency, due on a date."""
+
+    __tablename__ = "action_items"
+    __table_args__ = (
+        Index("ix_action_items_due", "due_on"),
+        Index("ix_action_items_occurrence", "occurrence_id"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    occurrence_id: Mapped[int] = mapped_column(ForeignKey("occurrences.id", ondelete="CASCADE"))
+    owner_code: Mapped[str] = mapped_column(String(32))
+    text: Mapped[str] = mapped_column(Text)
+    due_on: Mapped[date] = mapped_column(Date)
+    closed_on: Mapped[date | None] = mapped_column(Date)
+    created_at: Mapped[datetime]
+    closed_at: Mapped[datetime | None]
+
+
+# The KPI report selects a year of meetings by nominal date across every series.
+Index("ix_occurrences_nominal_status", Occurrence.nominal_date, Occurrence.status)
+
+
+# --- cases, listings, discussions, agendas and audit (migration 0003) -----------------
+
+
+class Case(Base):
+    """A protection case, as imported. The client's name is only ever stored masked."""
+
+    __tablename__ = "cases"
+    __table_args__ = (
+        UniqueConstraint("city_id", "case_no"),
+        Index("ix_cases_city_district", "city_id", "district"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    city_id: Mapped[int] = mapped_column(ForeignKey("cities.id", ondelete="CASCADE"))
+    case_no: Mapped[str] = mapped_column(String(64))
+    case_type: Mapped[str] = mapped_column(String(20))
+    district: Mapped[str] = mapped_column(String(50))
+    masked_name: Mapped[str | None] = mapped_column(String(50))
+    sdm_risk: Mapped[str | None] = mapped_column(String(4))
+    tipvda_score: Mapped[int | None] = mapped_column(Integer)
+    service: Mapped[str | None] = mapped_column(String(50))
+    status: Mapped[str] = mapped_column(String(16), default="開案")
+    agency: Mapped[str | None] = mapped_column(String(100))
+    worker: Mapped[str | None] = mapped_column(String(50))
+    reported_at: Mapped[date] = mapped_column(Date)
+    rereported_at: Mapped[date | None] = mapped_column(Date)
+    order_expiry: Mapped[date | None] = mapped_column(Date)
+    listed_reason: Mapped[str | None] = mapped_column(Text)
+    closed_at: Mapped[date | None] = mapped_column(Date)
+    created_at: Mapped[datetime]
+    updated_at: Mapped[datetime]
+
+
+class CaseEvent(Base):
+    """Something that happened to a case (rereported, order_expiry, closed …)."""
+
+    __tablename__ = "case_events"
+    __table_args__ = (Index("ix_case_events_case", "case_id", "kind", "at"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    case_id: Mapped[int] = mapped_column(ForeignKey("cases.id", ondelete="CASCADE"))
+    kind: Mapped[str] = mapped_column(String(32))
+    at: Mapped[date] = mapped_column(Date)
+    source: Mapped[str] = mapped_column(String(16))  # manual | import
+    created_at: Mapped[datetime]
+
+
+class ListingRule(Base):
+    """A city's declarative listing rule (列管指標), stored from config."""
+
+    __tablename__ = "listing_rules"
+    __table_args__ = (UniqueConstraint("city_id", "rule_id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    city_id: Mapped[int] = mapped_column(ForeignKey("cities.id", ondelete="CASCADE"))
+    rule_id: Mapped[str] = mapped_column(String(63))
+    title: Mapped[str] = mapped_column(String(300))
+    window: Mapped[str | None] = mapped_column(String(16))
+    spec: Mapped[dict[str, Any]]
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    updated_at: Mapped[datetime]
+
+
+class CaseListing(Base):
+    """One listing (列管) of a case under a rule; a relisted case gets a new row."""
+
+    __tablename__ = "case_listings"
+    __table_args__ = (
+        Index("ix_case_listings_open", "rule_id", "delisted_at", "listed_at"),
+        Index("ix_case_listings_case", "case_id", "rule_id"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    case_id: Mapped[int] = mapped_column(ForeignKey("cases.id", ondelete="CASCADE"))
+    rule_id: Mapped[int] = mapped_column(ForeignKey("listing_rules.id", ondelete="CASCADE"))
+    listed_at: Mapped[date] = mapped_column(Date)
+    delisted_at: Mapped[date | None] = mapped_column(Date)
+    delisted_reason: Mapped[str | None] = mapped_column(String(100))
+    escalated_at: Mapped[datetime | None]
+    created_at: Mapped[datetime]
+
+
+class CaseDiscussion(Base):
+    """A case discussed at a meeting (個案研討); read by the KPI report."""
+
+    __tablename__ = "case_discussions"
+    __table_args__ = (
+        UniqueConstraint("occurrence_uid", "case_no"),
+        Index("ix_case_discussions_case", "case_no", "discussed_on"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    occurrence_uid: Mapped[str] = mapped_column(
+        String(300), ForeignKey("occurrences.uid", ondelete="CASCADE")
+    )
+    case_no: Mapped[str] = mapped_column(String(64))
+    discussed_at: Mapped[datetime]  # the meeting's start
+    discussed_on: Mapped[date] = mapped_column(Date)  # its local date (for date comparisons)
+    source: Mapped[str] = mapped_column(String(16))  # manual | agenda
+
+
+class FrozenAgenda(Base):
+    """The agenda as sent: later listings go to the next meeting."""
+
+    __tablename__ = "frozen_agendas"
+
+    occurrence_uid: Mapped[str] = mapped_column(
+        String(300), ForeignKey("occurrences.uid", ondelete="CASCADE"), primary_key=True
+    )
+    content: Mapped[dict[str, Any]]
+    frozen_at: Mapped[datetime]
+
+
+class AgendaCase(Base):
+    """A case row of a frozen agenda (reserves the case for that meeting)."""
+
+    __tablename__ = "agenda_cases"
+    __table_args__ = (Index("ix_agenda_cases_case", "case_no"),)
+
+    occurrence_uid: Mapped[str] = mapped_column(
+        String(300),
+        ForeignKey("frozen_agendas.occurrence_uid", ondelete="CASCADE"),
+        primary_key=True,
+    )
+    case_no: Mapped[str] = mapped_column(String(64), primary_key=True)
+    position: Mapped[int] = mapped_column(Integer)
+    carried_over: Mapped[bool] = mapped_column(Boolean, default=False)
+
+
+class AuditRecord(Base):
+    """Who looked at case rows, when, which meeting and cases, and why (TL3.1)."""
+
+    __tablename__ = "audit_records"
+    __table_args__ = (Index("ix_audit_records_viewed_at", "viewed_at"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    viewer: Mapped[str] = mapped_column(String(254))
+    reason: Mapped[str] = mapped_column(Text)
+    action: Mapped[str] = mapped_column(String(32))  # agenda.show | cases.list
+    occurrence_uid: Mapped[str | None] = mapped_column(String(300))
+    case_nos: Mapped[list[Any]] = mapped_column(default=list)
+    viewed_at: Mapped[datetime]
+
+
+class FeedToken(Base):
+    """A calendar-feed token. Only the SHA-256 of the token is stored."""
+
+    __tablename__ = "feed_tokens"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    scope_kind: Mapped[str] = mapped_column(String(16))  # person | agency | series | district
+    scope_value: Mapped[str] = mapped_column(String(254))
+    city_id: Mapped[int | None] = mapped_column(ForeignKey("cities.id", ondelete="CASCADE"))
+    label: Mapped[str | None] = mapped_column(String(200))
+    created_at: Mapped[datetime]
+    revoked_at: Mapped[datetime | None]
+
+
+class ApiToken(Base):
+    """A bearer token for the JSON API. Only the SHA-256 of the token is stored."""
+
+    __tablename__ = "api_tokens"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    role: Mapped[str] = mapped_column(String(16))  # admin | secretariat | participant
+    label: Mapped[str | None] = mapped_column(String(200))
+    created_at: Mapped[datetime]
+    revoked_at: Mapped[datetime | None]
+
+
+class CitySettings(Base):
+    """Per-city settings that are not series: where its config (and templates) live."""
+
+    __tablename__ = "city_settings"
+
+    city_id: Mapped[int] = mapped_column(
+        ForeignKey("cities.id", ondelete="CASCADE"), primary_key=True
+    )
+    config_dirs: Mapped[list[Any]] = mapped_column(default=list)
+    updated_at: Mapped[datetime]
+
+
+# Event-triggered meetings are looked up by their case.
+Index("ix_occurrences_case_no", Occurrence.case_no)
+
+
+# Lets the feed server ask "has any meeting changed?" in O(log n) (see meetings.access).
+Index("ix_occurrences_updated_at", Occurrence.updated_at)

@@ -349,6 +349,9 @@ def load_config(session: Session, config: Config, now: datetime) -> LoadReport:
         session.flush()
         if touched:
             report.schedule.merge(_reconcile_days(session, touched, city.id, now))
+        from meetings.case_operations import store_city_case_config
+
+        store_city_case_config(session, city, cc, now)
 
     session.flush()
     for sid in changed_series:

@@ -176,6 +176,8 @@ class AgendaDecl(_Strict):
     listing_rule: str | None = None
     carry_over: bool = True
     max_cases: int = Field(default=15, ge=1, le=500)
+    # Zoned series: which districts' cases each zone's meeting discusses.
+    zone_districts: dict[str, list[str]] | None = None
 
 
 class ReminderDecl(_Strict):
@@ -295,6 +297,9 @@ class SeriesDecl(_Strict):
             raise ValueError("a series is either per_district or per zone, not both")
         if self.start and self.until and self.until < self.start:
             raise ValueError("'until' is before 'start'")
+        extra = set(self.agenda.zone_districts or {}) - set(self.zones or [])
+        if extra:
+            raise ValueError(f"agenda.zone_districts names zones not in 'zones': {sorted(extra)}")
         return self
 
 
@@ -665,6 +670,13 @@ def build_config(docs: Sequence[YamlDocument]) -> Config:
                         errors.append(
                             f"{doc.where(base + ('invite', group, j))}: series[{i}].invite.{group}: "
                             f"agency {code!r} is not declared in 'agencies'"
+                        )
+            for zone, names in (s.agenda.zone_districts or {}).items():
+                for name in names:
+                    if name not in city.districts:
+                        errors.append(
+                            f"{doc.where(base + ('agenda', 'zone_districts', zone))}: "
+                            f"series[{i}].agenda.zone_districts: district {name!r} is not declared"
                         )
             if s.agenda.listing_rule and s.agenda.listing_rule not in city.listing_rules:
                 errors.append(

@@ -728,7 +728,15 @@ def demo(
     typer.echo("")
     typer.echo("Try:  liaison series explain ty-city-liaison")
     typer.echo("      liaison schedule list --series ty-district-liaison --district 中壢區")
+    _demo_cases(application)
     _demo_feeds(application)
+
+
+def _demo_cases(application: App) -> None:
+    """Import the sample cases into 桃園市 and print the next network meeting's agenda."""
+    from scheduler.cli_cases import demo_cases
+
+    demo_cases(application)
 
 
 def _demo_feeds(application: App) -> None:
@@ -749,7 +757,12 @@ def _register_optional_commands() -> None:
     """Command groups that live in their own modules (feeds, server, …)."""
     import importlib
 
-    for name in ("scheduler.cli_feeds", "scheduler.cli_notify"):
+    for name in (
+        "scheduler.cli_feeds",
+        "scheduler.cli_notify",
+        "scheduler.cli_records",
+        "scheduler.cli_cases",
+    ):
         try:
             module = importlib.import_module(name)
         except ModuleNotFoundError as exc:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import json
+import threading
 from collections.abc import Callable, Iterable
 from datetime import UTC, date, datetime, time
 from typing import Any, NoReturn, TypeVar
@@ -36,22 +37,44 @@ def _fail(code: int, lines: Iterable[str]) -> NoReturn:
     raise typer.Exit(code)
 
 
+LOCKED_ATTEMPTS = 5  # a command that meets "database is locked" (SQLite) runs again, 4 times
+
+
+def _locked(exc: OperationalError) -> bool:
+    text = str(exc.orig).lower()
+    return "database is locked" in text or "database is busy" in text
+
+
 def handled(fn: F) -> F:
-    """Turn domain errors into clear messages and the contract's exit codes."""
+    """Turn domain errors into clear messages and the contract's exit codes.
+
+    A SQLite "database is locked" (another writer held the lock past the busy
+    timeout) rolls the command's transaction back; the command is then run again,
+    a bounded number of times with a growing pause, before it is reported (exit 1).
+    """
     from meetings.operations import OperationError
 
     @functools.wraps(fn)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
-        try:
-            return fn(*args, **kwargs)
-        except (SourceError, CalendarFileError) as exc:
-            _fail(2, exc.errors)
-        except BadInput as exc:
-            _fail(2, exc.messages)
-        except OperationError as exc:
-            _fail(2, [f"error: {exc}"])
-        except OperationalError as exc:
-            _fail(1, [f"database error: {exc.orig}"])
+        for attempt in range(1, LOCKED_ATTEMPTS + 1):
+            try:
+                return fn(*args, **kwargs)
+            except (SourceError, CalendarFileError) as exc:
+                _fail(2, exc.errors)
+            except BadInput as exc:
+                _fail(2, exc.messages)
+            except OperationError as exc:
+                _fail(2, [f"error: {exc}"])
+            except OperationalError as exc:
+                if attempt < LOCKED_ATTEMPTS and _locked(exc):
+                    typer.echo(
+                        f"database is locked; trying again ({attempt}/{LOCKED_ATTEMPTS - 1})",
+                        err=True,
+                    )
+                    threading.Event().wait(min(2.0, 0.2 * 2**attempt))
+                    continue
+                _fail(1, [f"database error: {exc.orig}"])
+        raise AssertionError("unreachable")
 
     return wrapper  # type: ignore[return-value]
 

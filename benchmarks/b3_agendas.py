@@ -1,0 +1,178 @@
+"""B3: agendas of every meeting in one month, over 1,000,000 cases with 50,000 listed.
+
+Goal: ≤ 1 s for the month, at most one case query per meeting. Prints a table; not a
+test. The synthetic data is written with Core bulk inserts into a temporary SQLite
+file. Run from the repo root:
+    .venv/bin/python benchmarks/b3_agendas.py [CASES] [LISTED]
+"""
+
+from __future__ import annotations
+
+import random
+import sys
+import tempfile
+import time
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from sqlalchemy import event, insert, select  # noqa: E402
+
+from config import EXAMPLES_DIR  # noqa: E402
+from meetings.agenda_query import build_agenda_for  # noqa: E402
+from meetings.models import (  # noqa: E402
+    Case,
+    CaseDiscussion,
+    CaseListing,
+    City,
+    District,
+    ListingRule,
+    Occurrence,
+)
+from meetings.operations import generate_schedule, load_config  # noqa: E402
+from meetings.series import build_config  # noqa: E402
+from meetings.yamlsource import load_yaml  # noqa: E402
+from scheduler.app import build_app  # noqa: E402
+from scheduler.clock import FixedClock  # noqa: E402
+from scheduler.settings import Settings  # noqa: E402
+
+NOW = datetime(2023, 2, 20, 1, 0, tzinfo=UTC)
+MONTH = (date(2023, 3, 1), date(2023, 3, 31))
+
+
+def seed(app: Any, n_cases: int, n_listed: int) -> float:
+    """Config, a year of meetings, cases, listings and some discussions. Returns seconds."""
+    t0 = time.perf_counter()
+    docs = [
+        load_yaml(p.read_text(encoding="utf-8"), str(p))
+        for p in sorted(EXAMPLES_DIR.glob("*.yaml"))
+    ]
+    with app.transaction() as s:
+        load_config(s, build_config(docs), NOW)
+        generate_schedule(s, date(2023, 1, 1), date(2023, 12, 31), NOW)
+    rng = random.Random(3)
+    with app.transaction() as s:
+        cities = list(s.scalars(select(City).order_by(City.id)))
+        districts = {
+            c.id: list(s.scalars(select(District.name).where(District.city_id == c.id)))
+            for c in cities
+        }
+        rules = [(r.id, r.city_id, r.rule_id) for r in s.scalars(select(ListingRule))]
+        conn = s.connection()
+        batch: list[dict[str, Any]] = []
+        for i in range(n_cases):
+            city = cities[i % len(cities)]
+            batch.append(
+                {
+                    "city_id": city.id,
+                    "case_no": f"B-{i:07d}",
+                    "case_type": "兒少保護" if i % 2 else "家庭暴力",
+                    "district": rng.choice(districts[city.id] or ["（未分區）"]),
+                    "masked_name": "王○明",
+                    "sdm_risk": "高" if i % 5 == 0 else "中",
+                    "tipvda_score": rng.randint(0, 15) if i % 2 == 0 else None,
+                    "service": "家庭維繫",
+                    "status": "開案",
+                    "agency": None,
+                    "worker": None,
+                    "reported_at": date(2022, 1, 1) + timedelta(days=i % 365),
+                    "rereported_at": None,
+                    "order_expiry": None,
+                    "listed_reason": None,
+                    "closed_at": None,
+                    "created_at": NOW,
+                    "updated_at": NOW,
+                }
+            )
+            if len(batch) == 20000:
+                conn.execute(insert(Case.__table__), batch)  # type: ignore[arg-type]
+                batch = []
+        if batch:
+            conn.execute(insert(Case.__table__), batch)  # type: ignore[arg-type]
+        ids = {cid: [] for cid in districts}  # type: dict[int, list[tuple[int, str]]]
+        for case_id, city_id, case_no in conn.execute(select(Case.id, Case.city_id, Case.case_no)):
+            ids[city_id].append((case_id, case_no))
+        listings: list[dict[str, Any]] = []
+        discussions: list[dict[str, Any]] = []
+        per_rule = n_listed // len(rules)
+        for rule_pk, city_id, _rule in rules:
+            chosen = rng.sample(ids[city_id], per_rule)
+            for case_id, _case_no in chosen:
+                listed = date(2022, 6, 1) + timedelta(days=rng.randint(0, 270))
+                listings.append(
+                    {
+                        "case_id": case_id,
+                        "rule_id": rule_pk,
+                        "listed_at": listed,
+                        "delisted_at": None,
+                        "delisted_reason": None,
+                        "escalated_at": None,
+                        "created_at": NOW,
+                    }
+                )
+        conn.execute(insert(CaseListing.__table__), listings)  # type: ignore[arg-type]
+        some_meeting = s.scalar(select(Occurrence.uid).order_by(Occurrence.start_at).limit(1))
+        numbers = {case_id: case_no for rows in ids.values() for case_id, case_no in rows}
+        discussed = sorted({numbers[lst["case_id"]] for lst in listings[::3]})
+        for case_no in discussed:  # about a third already discussed
+            discussions.append(
+                {
+                    "occurrence_uid": some_meeting,
+                    "case_no": case_no,
+                    "discussed_at": NOW,
+                    "discussed_on": date(2023, 2, 1),
+                    "source": "manual",
+                }
+            )
+        conn.execute(insert(CaseDiscussion.__table__), discussions)  # type: ignore[arg-type]
+    with app.engine.connect() as c:
+        c.exec_driver_sql("ANALYZE")
+    return time.perf_counter() - t0
+
+
+def main() -> None:
+    n_cases = int(sys.argv[1]) if len(sys.argv) > 1 else 1_000_000
+    n_listed = int(sys.argv[2]) if len(sys.argv) > 2 else 50_000
+    with tempfile.TemporaryDirectory() as tmp:
+        app = build_app(Settings(database_url=f"sqlite:///{tmp}/b3.db"), FixedClock(NOW))
+        seeding = seed(app, n_cases, n_listed)
+        queries = 0
+
+        def count(*_a: Any) -> None:
+            nonlocal queries
+            queries += 1
+
+        with app.transaction() as s:
+            meetings = list(
+                s.scalars(
+                    select(Occurrence)
+                    .where(Occurrence.nominal_date >= MONTH[0], Occurrence.nominal_date <= MONTH[1])
+                    .order_by(Occurrence.start_at)
+                )
+            )
+            for o in meetings:  # load series and cities outside the timing
+                _ = o.series.city
+            event.listen(app.engine, "before_cursor_execute", count)
+            t0 = time.perf_counter()
+            agendas = [build_agenda_for(s, o, NOW) for o in meetings]
+            elapsed = time.perf_counter() - t0
+            event.remove(app.engine, "before_cursor_execute", count)
+        with_cases = [a for a in agendas if a.rule_title]
+        rows = sum(len(a.cases) for a in agendas)
+        app.close()
+    print(f"B3 agendas — {n_cases:,} cases, {n_listed:,} listed, month {MONTH[0]:%Y-%m}")
+    print(f"{'measure':<42}{'goal':>12}{'result':>14}")
+    print(f"{'seeding (bulk inserts, not timed by goal)':<42}{'—':>12}{seeding:>13.1f}s")
+    print(f"{'meetings in the month':<42}{'—':>12}{len(meetings):>14}")
+    print(f"{'  of which with a listing rule':<42}{'—':>12}{len(with_cases):>14}")
+    print(f"{'case rows on those agendas':<42}{'—':>12}{rows:>14}")
+    print(f"{'build every agenda of the month':<42}{'≤ 1.000s':>12}{elapsed:>13.3f}s")
+    per = queries / len(meetings) if meetings else 0
+    print(f"{'SQL queries per meeting (one per section)':<42}{'≤ 5':>12}{per:>14.1f}")
+    print(f"{'verdict':<42}{'':>12}{'PASS' if elapsed <= 1.0 else 'FAIL':>14}")
+
+
+if __name__ == "__main__":
+    main()

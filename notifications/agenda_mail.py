@@ -1,0 +1,24 @@
+"""The agenda part of an agenda email: freezing the agenda as it is sent."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy.orm import Session
+
+from meetings.case_operations import freeze_agenda
+from meetings.models import Occurrence
+from notifications.agenda_render import city_template_dirs, render_agenda, render_agenda_fragment
+
+
+def agenda_for_email(session: Session, occ: Occurrence, now: datetime) -> tuple[str, str] | None:
+    """Freeze the meeting's agenda and return (text, HTML fragment) for the email body.
+
+    The email carries only what an agenda row shows: case number, masked name,
+    district, risk and listing reason. Cancelled meetings have no agenda.
+    """
+    if occ.status == "cancelled":
+        return None
+    agenda = freeze_agenda(session, occ.uid, now)
+    dirs = city_template_dirs(session, occ.series.city.name)
+    return render_agenda(agenda, "text", dirs), render_agenda_fragment(agenda, dirs)
