@@ -6,13 +6,20 @@
    measured in the same run with wrk (or a bounded Python load loop if wrk is
    missing). Goals: ≥ 50 % of nginx's requests/s, p99 ≤ 10 ms.
 
-Run:  .venv/bin/python benchmarks/b2_feed.py [--seconds 5] [--connections 16]
+Run:  .venv/bin/python benchmarks/b2_feed.py [--seconds 5] [--connections 16] [--json]
 Everything runs on 127.0.0.1, is bounded in time and is cleaned up at exit.
+`liaison serve` runs exactly as deployed: one uvicorn process, its fastest
+installed HTTP parser and loop (httptools, uvloop), no access log. nginx runs one
+worker with sendfile and an open-file cache: its best static-file setup.
+With --json the last line printed is one JSON object
+{"rows": [{"name", "measured", "goal", "ok"}]}.
 """
 
 from __future__ import annotations
 
 import argparse
+import importlib.util
+import json
 import os
 import re
 import shutil
@@ -67,7 +74,8 @@ def events(n: int) -> list[FeedEvent]:
     return out
 
 
-def time_build(n: int, runs: int, reference: bool = False) -> float:
+def time_build(n: int, runs: int, reference: bool = False) -> tuple[float, float]:
+    """(median, best) milliseconds of ``runs`` cold builds of an ``n``-event feed."""
     evs = events(n)
     now = datetime(2023, 1, 1, tzinfo=UTC)
     samples = []
@@ -78,7 +86,7 @@ def time_build(n: int, runs: int, reference: bool = False) -> float:
             evs, calname="桃園市 家防中心 會議", now=now
         )
         samples.append((time.perf_counter() - t0) * 1000)
-    return statistics.median(samples)
+    return statistics.median(samples), min(samples)
 
 
 # --- servers -------------------------------------------------------------------------
@@ -91,9 +99,14 @@ def free_port() -> int:
         return port
 
 
-def wait_until_up(url: str, deadline_s: float = 20.0) -> None:
+def wait_until_up(
+    url: str, deadline_s: float = 20.0, proc: subprocess.Popen[bytes] | None = None
+) -> None:
     end = time.monotonic() + deadline_s
     while time.monotonic() < end:
+        if proc is not None and proc.poll() is not None:
+            err = proc.stderr.read().decode(errors="replace") if proc.stderr else ""
+            raise RuntimeError(f"exited with status {proc.returncode}: {err.strip()[-300:]}")
         with suppress(httpx.HTTPError):
             if httpx.get(url, timeout=1).status_code < 500:
                 return
@@ -155,6 +168,9 @@ error_log {dir}/nginx-error.log warn;
 events {{ worker_connections 1024; }}
 http {{
     access_log off;
+    sendfile on;
+    tcp_nopush on;
+    open_file_cache max=16 inactive=60s;
     types {{ text/calendar ics; }}
     client_body_temp_path {dir}/tmp; proxy_temp_path {dir}/tmp;
     fastcgi_temp_path {dir}/tmp; uwsgi_temp_path {dir}/tmp; scgi_temp_path {dir}/tmp;
@@ -227,31 +243,41 @@ def python_load(
     return len(latencies) / elapsed, latencies[int(len(latencies) * 0.99) - 1]
 
 
+def server_stack() -> str:
+    """What uvicorn will use in this venv (it picks httptools/uvloop when installed)."""
+    http = "httptools" if importlib.util.find_spec("httptools") else "h11"
+    loop = "uvloop" if importlib.util.find_spec("uvloop") else "asyncio"
+    return f"1 uvicorn process, {http}, {loop}, no access log"
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seconds", type=int, default=5)
     parser.add_argument("--connections", type=int, default=16)
     parser.add_argument("--events", type=int, default=2000)
+    parser.add_argument("--json", action="store_true", help="Also print the rows as JSON.")
     args = parser.parse_args()
+    # (name, goal, measured, note, ok)
+    table: list[tuple[str, str, str, str, bool]] = []
 
-    rows: list[tuple[str, str, str, str]] = []
-    cold = time_build(args.events, runs=7)
-    ref = time_build(args.events, runs=3, reference=True)
-    rows.append(
+    cold, best = time_build(args.events, runs=7)
+    ref, _ = time_build(args.events, runs=3, reference=True)
+    table.append(
         (
-            f"cold build, {args.events} events",
+            f"cold build, {args.events} events (median of 7)",
             "≤ 100 ms",
             f"{cold:.1f} ms",
-            "ok" if cold <= 100 else "MISSED",
+            f"best {best:.1f} ms",
+            cold <= 100,
         )
     )
-    rows.append(("  (icalendar alone, same feed)", "—", f"{ref:.1f} ms", "reference"))
+    table.append(("  (icalendar alone, same feed)", "—", f"{ref:.1f} ms", "reference", True))
 
     nginx = shutil.which("nginx") or (
         "/usr/sbin/nginx" if Path("/usr/sbin/nginx").exists() else None
     )
-    load_tool = "wrk" if shutil.which("wrk") else "python"
-    load = wrk if load_tool == "wrk" else python_load
+    load_tool = "wrk" if shutil.which("wrk") else "python loop"
+    load = wrk if shutil.which("wrk") else python_load
 
     with tempfile.TemporaryDirectory(prefix="liaison-b2-") as tmp:
         workdir = Path(tmp)
@@ -272,12 +298,14 @@ def main() -> int:
         with process(liaison_cmd, env=env):
             wait_until_up(f"http://127.0.0.1:{port}/healthz")
             feed_url = f"http://127.0.0.1:{port}/feeds/{token}.ics"
+            t0 = time.perf_counter()
             first = httpx.get(feed_url, timeout=10)
+            first_ms = (time.perf_counter() - t0) * 1000
             body, etag = first.content, first.headers["etag"]
             n_events = body.count(b"BEGIN:VEVENT")
             l_rps, l_p99 = load(feed_url, args.seconds, args.connections)
             c_rps, c_p99 = load(feed_url, args.seconds, args.connections, etag)
-        n_rps = n_p99 = None
+        n_rps = n_p99 = nc_rps = nc_p99 = None
         if nginx:
             (workdir / "www").mkdir()
             (workdir / "tmp").mkdir()
@@ -287,43 +315,67 @@ def main() -> int:
             nport = free_port()
             conf = workdir / "nginx.conf"
             conf.write_text(NGINX_CONF.format(dir=workdir, port=nport))
-            with process([nginx, "-c", str(conf), "-p", str(workdir)]):
-                wait_until_up(f"http://127.0.0.1:{nport}/feed.ics")
-                n_rps, n_p99 = load(
-                    f"http://127.0.0.1:{nport}/feed.ics", args.seconds, args.connections
-                )
+            with process([nginx, "-c", str(conf), "-p", str(workdir)]) as proc:
+                nginx_url = f"http://127.0.0.1:{nport}/feed.ics"
+                try:
+                    wait_until_up(nginx_url, proc=proc)
+                except RuntimeError as exc:
+                    print(f"nginx did not start: {exc}", file=sys.stderr)
+                else:
+                    n_rps, n_p99 = load(nginx_url, args.seconds, args.connections)
+                    n_etag = httpx.get(nginx_url, timeout=10).headers.get("etag")
+                    nc_rps, nc_p99 = load(nginx_url, args.seconds, args.connections, n_etag)
 
     size = f"{len(body) / 1024:.0f} KiB, {n_events} events"
-    rows.append((f"liaison serve, cached feed ({size})", "—", f"{l_rps:,.0f} req/s", load_tool))
-    rows.append(
-        ("liaison serve p99", "≤ 10 ms", f"{l_p99:.2f} ms", "ok" if l_p99 <= 10 else "MISSED")
+    table.append(
+        (f"first request, empty cache ({size}, DB + build)", "—", f"{first_ms:.1f} ms", "", True)
     )
-    rows.append(("liaison serve, If-None-Match → 304", "—", f"{c_rps:,.0f} req/s", load_tool))
-    rows.append(
-        ("liaison serve 304 p99", "≤ 10 ms", f"{c_p99:.2f} ms", "ok" if c_p99 <= 10 else "MISSED")
+    table.append(
+        (f"liaison serve, cached feed ({size})", "—", f"{l_rps:,.0f} req/s", load_tool, True)
     )
-    if n_rps is not None and n_p99 is not None:
+    table.append(("liaison serve p99", "≤ 10 ms", f"{l_p99:.2f} ms", "", l_p99 <= 10))
+    table.append(("liaison serve, If-None-Match → 304", "—", f"{c_rps:,.0f} req/s", "", True))
+    table.append(("liaison serve 304 p99", "≤ 10 ms", f"{c_p99:.2f} ms", "", c_p99 <= 10))
+    if n_rps is not None and n_p99 is not None and nc_rps is not None and nc_p99 is not None:
         ratio = l_rps / n_rps
-        rows.append(("nginx static file, same bytes", "—", f"{n_rps:,.0f} req/s", "1 worker"))
-        rows.append(("nginx p99", "—", f"{n_p99:.2f} ms", ""))
-        rows.append(
-            (
-                "liaison / nginx requests/s",
-                "≥ 50 %",
-                f"{ratio:.0%}",
-                "ok" if ratio >= 0.5 else "MISSED",
-            )
-        )
+        table.append(("nginx static file, same bytes", "—", f"{n_rps:,.0f} req/s", "", True))
+        table.append(("nginx p99", "—", f"{n_p99:.2f} ms", "", True))
+        table.append(("nginx 304", "—", f"{nc_rps:,.0f} req/s", f"p99 {nc_p99:.2f} ms", True))
+        table.append(("liaison / nginx requests/s", "≥ 50 %", f"{ratio:.0%}", "", ratio >= 0.5))
+        table.append(("liaison / nginx 304s", "—", f"{c_rps / nc_rps:.0%}", "", True))
     else:
-        rows.append(("nginx", "—", "not installed", "skipped"))
+        state = "not installed" if not nginx else "did not start"
+        table.append(("nginx", "—", state, "skipped", True))
 
-    print(f"B2 — feeds ({args.connections} connections, {args.seconds} s per run, loopback)")
-    widths = [
-        max(len(r[i]) for r in rows + [("measure", "goal", "measured", "")]) for i in range(4)
-    ]
+    print(
+        f"B2 — feeds ({args.connections} connections, {args.seconds} s per run, loopback, "
+        f"{os.cpu_count()} CPUs; liaison: {server_stack()}; nginx: 1 worker)"
+    )
     header = ("measure", "goal", "measured", "")
+    rows = [
+        (
+            name,
+            goal,
+            measured,
+            (("ok " if ok else "MISSED ") + note).strip() if goal != "—" else note,
+        )
+        for name, goal, measured, note, ok in table
+    ]
+    widths = [max(len(r[i]) for r in [header, *rows]) for i in range(4)]
     for r in [header, tuple("-" * w for w in widths), *rows]:
         print("  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip())
+    if args.json:
+        print(
+            json.dumps(
+                {
+                    "rows": [
+                        {"name": name.strip(), "measured": measured, "goal": goal, "ok": ok}
+                        for name, goal, measured, _note, ok in table
+                    ]
+                },
+                ensure_ascii=False,
+            )
+        )
     return 0
 
 

@@ -43,7 +43,8 @@ ROLES: tuple[Role, ...] = ("admin", "secretariat", "participant")
 TOKEN_SHAPE = re.compile(r"^[A-Za-z0-9_-]{32,64}$")
 WINDOW_BACK = relativedelta(months=6)
 WINDOW_AHEAD = relativedelta(months=18)
-FEED_FORMAT = "1"  # bump when the feed's rendering changes, so every ETag changes
+FEED_FORMAT = "2"  # bump when the feed's rendering changes, so every ETag changes
+FEED_REFRESH = timedelta(hours=1)  # REFRESH-INTERVAL / X-PUBLISHED-TTL
 
 
 class AccessError(OperationError):
@@ -255,97 +256,139 @@ def occurrences_for_scope(
     return list(session.scalars(q))
 
 
-@dataclass(frozen=True)
-class Fingerprint:
-    """Everything a feed's bytes depend on, from one cheap aggregate query."""
+# The domain events that give a meeting a new version (each bumps SEQUENCE or creates
+# it). ``occurrence.held`` is not one of them: holding a meeting changes nothing a
+# calendar shows, so it must not change a feed (nor its ETag).
+REVISION_KINDS = (
+    "occurrence.created",
+    "occurrence.moved",
+    "occurrence.updated",
+    "occurrence.cancelled",
+    "occurrence.reinstated",
+)
 
+
+def _instant(value: Any) -> datetime | None:
+    """An aggregate's datetime (SQLite returns aggregates of our UTC text as str)."""
+    if value is None:
+        return None
+    when = value if isinstance(value, datetime) else datetime.fromisoformat(str(value))
+    return when.replace(tzinfo=UTC) if when.tzinfo is None else when.astimezone(UTC)
+
+
+@dataclass(frozen=True)
+class FeedSnapshot:
+    """A feed's content (not yet rendered) and its validators.
+
+    ``etag`` is a hash of every input of the rendering (the events, the calendar
+    name, time zone, refresh interval and feed format), so it changes exactly when
+    the bytes do: a move, cancellation, new meeting or a closure that affects one of
+    the feed's meetings changes it; attendance, minutes, cases, other series,
+    tokens and e-mail do not.
+    """
+
+    events: list[FeedEvent]
+    calname: str
+    tz: str
+    refresh: timedelta
     etag: str
     last_modified: datetime
 
 
-def feed_fingerprint(session: Session, scope: FeedScope, now: datetime) -> Fingerprint:
-    """ETag and Last-Modified of a scope's feed without building it.
+def feed_snapshot(session: Session, scope: FeedScope, now: datetime, base_url: str) -> FeedSnapshot:
+    """The scope's events for the window around ``now``, with ETag and Last-Modified.
 
-    Covers every input of the rendering: the occurrences in the window (count,
-    newest ``updated_at``, sum of sequences, sum of ids), the series shown
-    (newest ``updated_at``: titles, organizers), the organizer agencies' names and
-    addresses, the window's dates and the scope itself.
+    Two queries: the meetings in the window, each with the time of its latest
+    revision (newest of its :data:`REVISION_KINDS` events; the row's creation time
+    if it has none), and the organizers of their series. Each event's
+    ``last_modified`` (and so the feed's DTSTAMP/LAST-MODIFIED) is that revision
+    time, capped at ``now``.
     """
-    window = feed_window(now, scope.tz)
-    start, end = _instants(window, scope.tz)
-    occ = session.execute(
+    start, end = _instants(feed_window(now, scope.tz), scope.tz)
+    in_window = and_(
+        scope.occurrence_filter(), Occurrence.start_at >= start, Occurrence.start_at < end
+    )
+    revisions = (
         select(
-            func.count(Occurrence.id),
-            func.max(Occurrence.updated_at),
-            func.coalesce(func.sum(Occurrence.sequence), 0),
-            func.coalesce(func.sum(Occurrence.id), 0),
-        ).where(scope.occurrence_filter(), Occurrence.start_at >= start, Occurrence.start_at < end)
-    ).one()
-    series_q = select(func.max(Series.updated_at))
-    if scope.series_ids is not None:
-        series_q = series_q.where(Series.id.in_(scope.series_ids or ("",)))
-    else:
-        series_q = series_q.where(Series.city_id == scope.city_id)
-    series_changed = session.scalar(series_q)
-    agencies: list[Any] = []
-    if scope.city_id is not None:
-        agencies = [
-            tuple(r)
-            for r in session.execute(
-                select(Agency.code, Agency.name, Agency.emails)
-                .where(Agency.city_id == scope.city_id)
-                .order_by(Agency.code)
+            OutboxEvent.occurrence_uid.label("uid"),
+            func.max(OutboxEvent.created_at).label("at"),
+        )
+        .where(
+            OutboxEvent.kind.in_(REVISION_KINDS),
+            OutboxEvent.occurrence_uid.in_(select(Occurrence.uid).where(in_window)),
+        )
+        .group_by(OutboxEvent.occurrence_uid)
+        .subquery()
+    )
+    rows = session.execute(
+        select(
+            Occurrence.uid,
+            Occurrence.series_id,
+            Occurrence.sequence,
+            Occurrence.start_at,
+            Occurrence.end_at,
+            Occurrence.title,
+            Occurrence.location,
+            Occurrence.status,
+            Occurrence.created_at,
+            revisions.c.at,
+        )
+        .outerjoin(revisions, revisions.c.uid == Occurrence.uid)
+        .where(in_window)
+        .order_by(Occurrence.start_at, Occurrence.uid)
+    ).all()
+    orgs = organizers(session, {r.series_id for r in rows})
+    base = base_url.rstrip("/")
+    events: list[FeedEvent] = []
+    for r in rows:
+        revised = _instant(r.at) or _instant(r.created_at) or now
+        org_name, org_email = orgs.get(r.series_id, (None, None))
+        events.append(
+            FeedEvent(
+                uid=r.uid,
+                sequence=r.sequence,
+                start=r.start_at,
+                end=r.end_at,
+                summary=r.title,
+                location=r.location,
+                status="cancelled" if r.status == "cancelled" else "scheduled",
+                organizer_name=org_name,
+                organizer_email=org_email,
+                description_url=f"{base}/meetings/{r.uid}",
+                last_modified=min(revised, now).astimezone(UTC),
             )
-        ]
-    occ_changed = occ[1]
-    if isinstance(occ_changed, str):  # SQLite aggregates bypass the column type
-        occ_changed = datetime.fromisoformat(occ_changed).replace(tzinfo=UTC)
-    if isinstance(series_changed, str):
-        series_changed = datetime.fromisoformat(series_changed).replace(tzinfo=UTC)
+        )
     key = repr(
         (
             FEED_FORMAT,
-            scope.kind,
-            scope.value,
-            scope.city_id,
             scope.calname,
-            scope.series_ids,
-            window,
-            occ[0],
-            occ_changed,
-            occ[2],
-            occ[3],
-            series_changed,
-            agencies,
+            scope.tz,
+            FEED_REFRESH.total_seconds(),
+            [
+                (
+                    e.uid,
+                    e.sequence,
+                    e.start.astimezone(UTC).isoformat(),
+                    e.end.astimezone(UTC).isoformat(),
+                    e.summary,
+                    e.location,
+                    e.status,
+                    e.organizer_name,
+                    e.organizer_email,
+                    e.description_url,
+                    e.last_modified.isoformat(),
+                )
+                for e in events
+            ],
         )
     )
     etag = '"' + hashlib.sha256(key.encode("utf-8")).hexdigest()[:32] + '"'
-    # The window slides daily, so the content may change at local midnight too.
-    day_start = datetime.combine(
-        now.astimezone(ZoneInfo(scope.tz)).date(), time(0), ZoneInfo(scope.tz)
-    )
-    candidates = [d for d in (occ_changed, series_changed) if d is not None] + [day_start]
-    return Fingerprint(etag, max(candidates).astimezone(UTC))
-
-
-def feed_event(
-    occ: Occurrence, base_url: str, organizer_name: str | None, organizer_email: str | None
-) -> FeedEvent:
-    """An occurrence as a calendar sees it: no case number, no move reason, no names."""
-    status = occ.status if occ.status in ("scheduled", "cancelled", "held") else "scheduled"
-    return FeedEvent(
-        uid=occ.uid,
-        sequence=occ.sequence,
-        start=occ.start_at,
-        end=occ.end_at,
-        summary=occ.title,
-        location=occ.location,
-        status=status,  # type: ignore[arg-type]
-        organizer_name=organizer_name,
-        organizer_email=organizer_email,
-        description_url=f"{base_url.rstrip('/')}/meetings/{occ.uid}",
-        last_modified=occ.updated_at,
-    )
+    # Last-Modified never goes back: the window slides at local midnight (a meeting
+    # may drop out of it), so the start of today is a lower bound.
+    zone = ZoneInfo(scope.tz)
+    day_start = datetime.combine(now.astimezone(zone).date(), time(0), zone).astimezone(UTC)
+    newest = max([e.last_modified for e in events] + [day_start])
+    return FeedSnapshot(events, scope.calname, scope.tz, FEED_REFRESH, etag, newest)
 
 
 def organizers(session: Session, series_ids: set[str]) -> dict[str, tuple[str | None, str | None]]:
@@ -370,16 +413,6 @@ def organizers(session: Session, series_ids: set[str]) -> dict[str, tuple[str | 
         name, email = agencies.get((cid, code), (code, None)) if code else (None, None)
         out[sid] = (name, email)
     return out
-
-
-def feed_events(
-    session: Session, scope: FeedScope, now: datetime, base_url: str
-) -> list[FeedEvent]:
-    """The scope's feed content for the window around ``now``."""
-    start, end = _instants(feed_window(now, scope.tz), scope.tz)
-    occs = occurrences_for_scope(session, scope, start, end)
-    orgs = organizers(session, {o.series_id for o in occs})
-    return [feed_event(o, base_url, *orgs.get(o.series_id, (None, None))) for o in occs]
 
 
 # --- writers ---------------------------------------------------------------------

@@ -1,11 +1,12 @@
-"""Fetching an agenda's inputs: at most one query per section, then ``build_agenda``."""
+"""Fetching agendas' inputs: shared look-ups once per batch, then at most one query per meeting."""
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Sequence
 from datetime import date, datetime
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import and_, exists, func, select
+from sqlalchemy import exists, func, select
 from sqlalchemy.orm import Session
 
 from meetings.agenda import (
@@ -49,49 +50,116 @@ def meeting_info(occ: Occurrence, decl: SeriesDecl, agencies: dict[str, str]) ->
     )
 
 
-def agency_names(session: Session, city_id: int) -> dict[str, str]:
-    """Section 三: the names of the city's agencies, by code (one query)."""
+def agency_names(session: Session, city_ids: Iterable[int]) -> dict[int, dict[str, str]]:
+    """Section 三: the names of the cities' agencies, by city and code (one query)."""
+    out: dict[int, dict[str, str]] = {cid: {} for cid in city_ids}
+    for city_id, code, name in session.execute(
+        select(Agency.city_id, Agency.code, Agency.name).where(Agency.city_id.in_(list(out)))
+    ):
+        out[city_id][code] = name
+    return out
+
+
+def rule_titles(session: Session, city_ids: Iterable[int]) -> dict[tuple[int, str], str]:
+    """Listing-rule titles by (city, rule id), for agenda headings (one query)."""
     return {
-        code: name
-        for code, name in session.execute(
-            select(Agency.code, Agency.name).where(Agency.city_id == city_id)
+        (city_id, rule_id): title
+        for city_id, rule_id, title in session.execute(
+            select(ListingRule.city_id, ListingRule.rule_id, ListingRule.title).where(
+                ListingRule.city_id.in_(list(city_ids))
+            )
         )
     }
 
 
-def previous_meeting_day(session: Session, occ: Occurrence) -> date | None:
-    """The local date of the previous meeting of the same series instance."""
-    start = session.scalar(
-        select(func.max(Occurrence.start_at)).where(
-            Occurrence.instance_key == occ.instance_key,
-            Occurrence.series_id == occ.series_id,
-            Occurrence.start_at < occ.start_at,
-            Occurrence.status != "cancelled",
+def previous_meeting_days(session: Session, occs: Sequence[Occurrence]) -> dict[int, date]:
+    """The local date of each meeting's previous (not cancelled) meeting of its instance.
+
+    One query for all of ``occs`` (a correlated MAX per meeting, on the series index).
+    """
+    if not occs:
+        return {}
+    prev = Occurrence.__table__.alias("prev")
+    latest = (
+        select(func.max(prev.c.start_at))
+        .where(
+            prev.c.series_id == Occurrence.series_id,
+            prev.c.instance_key == Occurrence.instance_key,
+            prev.c.start_at < Occurrence.start_at,
+            prev.c.status != "cancelled",
         )
+        .scalar_subquery()
     )
-    if start is None:
-        return None
-    if isinstance(start, str):  # SQLite aggregates bypass the column type
-        start = datetime.fromisoformat(start).replace(tzinfo=ZoneInfo("UTC"))
-    return start.astimezone(ZoneInfo(occ.series.city.timezone)).date()
+    tz = {o.id: ZoneInfo(o.series.city.timezone) for o in occs}
+    out: dict[int, date] = {}
+    for occ_id, start in session.execute(
+        select(Occurrence.id, latest).where(Occurrence.id.in_(list(tz)))
+    ):
+        if start is None:
+            continue
+        if isinstance(start, str):  # SQLite aggregates bypass the column type
+            start = datetime.fromisoformat(start).replace(tzinfo=ZoneInfo("UTC"))
+        out[occ_id] = start.astimezone(tz[occ_id]).date()
+    return out
 
 
 def open_action_items(
-    session: Session, occ: Occurrence, agencies: dict[str, str]
-) -> list[ActionItemRow]:
-    """Section 二: open action items decided at earlier meetings of the same instance."""
+    session: Session, occs: Sequence[Occurrence], agencies: dict[int, dict[str, str]]
+) -> dict[int, list[ActionItemRow]]:
+    """Section 二: open action items (closed_at IS NULL) of earlier meetings of each
+    meeting's series instance, for all of ``occs`` in one query."""
+    if not occs:
+        return {}
+    keys = {(o.series_id, o.instance_key) for o in occs}
+    latest = max(o.start_at for o in occs)
     rows = session.execute(
-        select(ActionItem.id, ActionItem.owner_code, ActionItem.text, ActionItem.due_on)
+        select(
+            ActionItem.id,
+            ActionItem.owner_code,
+            ActionItem.text,
+            ActionItem.due_on,
+            Occurrence.series_id,
+            Occurrence.instance_key,
+            Occurrence.start_at,
+        )
         .join(Occurrence, Occurrence.id == ActionItem.occurrence_id)
         .where(
-            Occurrence.series_id == occ.series_id,
-            Occurrence.instance_key == occ.instance_key,
-            Occurrence.start_at < occ.start_at,
-            ActionItem.closed_on.is_(None),
+            Occurrence.series_id.in_(sorted({k[0] for k in keys})),
+            Occurrence.instance_key.in_(sorted({k[1] for k in keys})),
+            Occurrence.start_at < latest,
+            ActionItem.closed_at.is_(None),
         )
         .order_by(ActionItem.due_on, ActionItem.id)
     ).all()
-    return [ActionItemRow(i, agencies.get(o, o), t, d) for i, o, t, d in rows]
+    out: dict[int, list[ActionItemRow]] = {}
+    for o in occs:
+        names = agencies.get(o.series.city_id, {})
+        out[o.id] = [
+            ActionItemRow(i, names.get(owner, owner), text, due)
+            for i, owner, text, due, sid, key, start in rows
+            if sid == o.series_id and key == o.instance_key and start < o.start_at
+        ]
+    return out
+
+
+def reserved_cases(
+    session: Session, occs: Sequence[Occurrence], now: datetime
+) -> dict[str, set[str]]:
+    """For each meeting, the cases that frozen agendas of *other* upcoming meetings of
+    its series have taken (they are discussed there). One query for all of ``occs``."""
+    series = sorted({o.series_id for o in occs})
+    if not series:
+        return {}
+    rows = session.execute(
+        select(Occurrence.series_id, AgendaCase.occurrence_uid, AgendaCase.case_no)
+        .join(Occurrence, Occurrence.uid == AgendaCase.occurrence_uid)
+        .where(
+            Occurrence.series_id.in_(series),
+            Occurrence.status == "scheduled",
+            Occurrence.start_at >= now,
+        )
+    ).all()
+    return {o.uid: {c for sid, uid, c in rows if sid == o.series_id and uid != o.uid} for o in occs}
 
 
 def listed_cases(
@@ -101,6 +169,7 @@ def listed_cases(
     now: datetime,
     *,
     since: date | None = None,
+    reserved: Iterable[str] | None = None,
 ) -> tuple[list[ListedCase], int, str | None]:
     """Section 四: listed, undiscussed cases for this meeting, in one query.
 
@@ -112,22 +181,44 @@ def listed_cases(
         return [], 0, None
     tz = ZoneInfo(occ.series.city.timezone)
     day = occ.start_at.astimezone(tz).date()
-    other = Occurrence.__table__.alias("other")
     discussed = exists().where(
-        CaseDiscussion.case_no == Case.case_no,
+        CaseDiscussion.case_no == CaseListing.case_no,
         CaseDiscussion.discussed_on >= CaseListing.listed_at,
         CaseDiscussion.occurrence_uid != occ.uid,
     )
-    reserved = exists().where(
-        AgendaCase.case_no == Case.case_no,
-        AgendaCase.occurrence_uid != occ.uid,
-        and_(
-            other.c.uid == AgendaCase.occurrence_uid,
-            other.c.series_id == occ.series_id,
-            other.c.status == "scheduled",
-            other.c.start_at >= now,
-        ),
+    if reserved is None:
+        reserved = reserved_cases(session, [occ], now).get(occ.uid, set())
+    # The page of listings is chosen on the listings index alone (it carries the case
+    # number and district); only the chosen few cases are then read.
+    page = (
+        select(
+            CaseListing.case_id,
+            CaseListing.case_no,
+            CaseListing.listed_at,
+            ListingRule.title,
+            func.count().over().label("total"),
+        )
+        .join(ListingRule, ListingRule.id == CaseListing.rule_id)
+        .where(
+            ListingRule.city_id == occ.series.city_id,
+            ListingRule.rule_id == rule_id,
+            CaseListing.delisted_at.is_(None),
+            CaseListing.listed_at <= day,
+            ~discussed,
+        )
+        .order_by(CaseListing.listed_at, CaseListing.case_no)
+        .limit(decl.agenda.max_cases)
     )
+    if occ.district is not None:
+        page = page.where(CaseListing.district == occ.district)
+    elif occ.zone is not None and decl.agenda.zone_districts:
+        page = page.where(CaseListing.district.in_(decl.agenda.zone_districts.get(occ.zone, [])))
+    if since is not None:
+        page = page.where(CaseListing.listed_at >= since)
+    held_back = sorted(set(reserved))
+    if held_back:
+        page = page.where(CaseListing.case_no.not_in(held_back))
+    chosen = page.subquery("page")
     q = (
         select(
             Case.case_no,
@@ -136,32 +227,16 @@ def listed_cases(
             Case.sdm_risk,
             Case.tipvda_score,
             Case.listed_reason,
-            CaseListing.listed_at,
-            ListingRule.title,
-            func.count().over().label("total"),
+            chosen.c.listed_at,
+            chosen.c.title,
+            chosen.c.total,
         )
-        .join(CaseListing, CaseListing.rule_id == ListingRule.id)
-        .join(Case, Case.id == CaseListing.case_id)
-        .where(
-            ListingRule.city_id == occ.series.city_id,
-            ListingRule.rule_id == rule_id,
-            CaseListing.delisted_at.is_(None),
-            CaseListing.listed_at <= day,
-            ~discussed,
-            ~reserved,
-        )
-        .order_by(CaseListing.listed_at, Case.case_no)
-        .limit(decl.agenda.max_cases)
+        .join(chosen, chosen.c.case_id == Case.id)
+        .order_by(chosen.c.listed_at, chosen.c.case_no)
     )
-    if occ.district is not None:
-        q = q.where(Case.district == occ.district)
-    elif occ.zone is not None and decl.agenda.zone_districts:
-        q = q.where(Case.district.in_(decl.agenda.zone_districts.get(occ.zone, [])))
-    if since is not None:
-        q = q.where(CaseListing.listed_at >= since)
     rows = session.execute(q).all()
     total = rows[0].total if rows else 0
-    title = rows[0].title if rows else _rule_title(session, occ.series.city_id, rule_id)
+    title = rows[0].title if rows else None
     return (
         [
             ListedCase(
@@ -178,14 +253,6 @@ def listed_cases(
         ],
         total,
         title,
-    )
-
-
-def _rule_title(session: Session, city_id: int, rule_id: str) -> str | None:
-    return session.scalar(
-        select(ListingRule.title).where(
-            ListingRule.city_id == city_id, ListingRule.rule_id == rule_id
-        )
     )
 
 
@@ -219,33 +286,66 @@ def triggering_case(session: Session, occ: Occurrence) -> list[ListedCase]:
     ]
 
 
+def build_agendas(
+    session: Session, occs: Sequence[Occurrence], now: datetime, *, use_frozen: bool = True
+) -> list[Agenda]:
+    """The agendas of ``occs`` (frozen copies where they exist, unless ``use_frozen`` is off).
+
+    Shared look-ups (frozen copies, agencies, rule titles, previous meetings, action
+    items) are one query each for the whole batch; then at most one query per meeting
+    (its listed cases, or the case that triggered it).
+    """
+    frozen: dict[str, Agenda] = {}
+    if use_frozen and occs:
+        for uid, content in session.execute(
+            select(FrozenAgenda.occurrence_uid, FrozenAgenda.content).where(
+                FrozenAgenda.occurrence_uid.in_([o.uid for o in occs])
+            )
+        ):
+            frozen[uid] = agenda_from_json(content)
+    todo = [o for o in occs if o.uid not in frozen]
+    city_ids = {o.series.city_id for o in todo}
+    agencies = agency_names(session, city_ids) if todo else {}
+    titles = rule_titles(session, city_ids) if todo else {}
+    prev = previous_meeting_days(session, todo)
+    items = open_action_items(session, todo, agencies)
+    reserved = reserved_cases(session, [o for o in todo if o.case_no is None], now)
+    decls: dict[str, SeriesDecl] = {}
+    built: dict[str, Agenda] = {}
+    for occ in todo:
+        decl = decls.get(occ.series_id)
+        if decl is None:
+            decl = decls[occ.series_id] = SeriesDecl.model_validate(occ.series.spec)
+        names = agencies.get(occ.series.city_id, {})
+        day = prev.get(occ.id)
+        title: str | None = None
+        if occ.case_no is not None:
+            listed, total = triggering_case(session, occ), 1
+        else:
+            since = day if (day is not None and not decl.agenda.carry_over) else None
+            listed, total, title = listed_cases(
+                session, occ, decl, now, since=since, reserved=reserved.get(occ.uid, set())
+            )
+            if decl.agenda.listing_rule is not None:
+                title = titles.get((occ.series.city_id, decl.agenda.listing_rule), title)
+        built[occ.uid] = build_agenda(
+            meeting_info(occ, decl, names),
+            listed=listed,
+            listed_total=total,
+            action_items=items.get(occ.id, []),
+            report_slots=[ReportSlot(code, names.get(code, code)) for code in decl.invite.required],
+            max_cases=decl.agenda.max_cases,
+            previous_meeting_day=day,
+            rule_title=title,
+        )
+    return [frozen.get(o.uid) or built[o.uid] for o in occs]
+
+
 def build_agenda_for(session: Session, occ: Occurrence, now: datetime) -> Agenda:
     """The agenda as it would be built now (ignores any frozen copy)."""
-    decl = SeriesDecl.model_validate(occ.series.spec)
-    agencies = agency_names(session, occ.series.city_id)
-    prev = previous_meeting_day(session, occ)
-    slots = [ReportSlot(code, agencies.get(code, code)) for code in decl.invite.required]
-    items = open_action_items(session, occ, agencies)
-    if occ.case_no is not None:
-        listed, total, title = triggering_case(session, occ), 1, None
-    else:
-        since = prev if (prev is not None and not decl.agenda.carry_over) else None
-        listed, total, title = listed_cases(session, occ, decl, now, since=since)
-    return build_agenda(
-        meeting_info(occ, decl, agencies),
-        listed=listed,
-        listed_total=total,
-        action_items=items,
-        report_slots=slots,
-        max_cases=decl.agenda.max_cases,
-        previous_meeting_day=prev,
-        rule_title=title,
-    )
+    return build_agendas(session, [occ], now, use_frozen=False)[0]
 
 
 def load_agenda(session: Session, occ: Occurrence, now: datetime) -> Agenda:
     """The frozen agenda if there is one, else the agenda built now."""
-    frozen = session.get(FrozenAgenda, occ.uid)
-    if frozen is not None:
-        return agenda_from_json(frozen.content)
-    return build_agenda_for(session, occ, now)
+    return build_agendas(session, [occ], now)[0]

@@ -8,7 +8,7 @@ Full names never reach this module: rows arrive already masked.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path
@@ -16,7 +16,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from dateutil.relativedelta import relativedelta
-from sqlalchemy import delete, select
+from sqlalchemy import delete, select, update
 from sqlalchemy.orm import Session
 
 from meetings.agenda import Agenda, agenda_from_json, agenda_to_json
@@ -31,6 +31,7 @@ from meetings.models import (
     CaseListing,
     City,
     CitySettings,
+    HeldMeeting,
     ListingRule,
     Occurrence,
     OutboxEvent,
@@ -230,11 +231,23 @@ def evaluate_listings(
     }
     facts = facts_of(case)
     closed = case.status == CLOSED_STATUS
+    for lst in open_rows.values():  # the case may have moved district (re-import)
+        if lst.district != case.district or lst.case_no != case.case_no:
+            lst.district, lst.case_no = case.district, case.case_no
     for rule in rules:
         meets = rule.active and not closed and matches(rule.spec, facts)
         current = open_rows.get(rule.id)
         if meets and current is None:
-            session.add(CaseListing(case_id=case.id, rule_id=rule.id, listed_at=on, created_at=now))
+            session.add(
+                CaseListing(
+                    case_id=case.id,
+                    rule_id=rule.id,
+                    case_no=case.case_no,
+                    district=case.district,
+                    listed_at=on,
+                    created_at=now,
+                )
+            )
             change.listed.append((case.case_no, rule.rule_id))
         elif not meets and current is not None:
             current.delisted_at = max(on, current.listed_at)
@@ -314,9 +327,16 @@ def _derived_events(old: Case | None, row: CaseRow, today: date) -> list[tuple[s
 
 
 def import_cases(
-    session: Session, city: City, rows: Sequence[CaseRow], now: datetime
+    session: Session,
+    city: City,
+    rows: Sequence[CaseRow],
+    now: datetime,
+    progress: Callable[[int, int], None] | None = None,
 ) -> CaseReport:
-    """Upsert validated rows by case number; derive events; re-evaluate listings."""
+    """Upsert validated rows by case number; derive events; re-evaluate listings.
+
+    ``progress(done, total)`` is called every 1000 rows and at the end.
+    """
     report = CaseReport()
     today = local_today(now, city.timezone)
     existing: dict[str, Case] = {}
@@ -329,7 +349,9 @@ def import_cases(
             existing[c.case_no] = c
     rules = _active_rules(session, city.id)
     ctx = _TriggerContext(session, city, now)
-    for row in rows:
+    for done, row in enumerate(rows):
+        if progress is not None and done % 1000 == 0:
+            progress(done, len(rows))
         case = existing.get(row.case_no)
         events = _derived_events(case, row, today)
         if case is None:
@@ -366,6 +388,8 @@ def import_cases(
         for kind, at in events:
             report.meetings.merge(ctx.on_event(case, kind, at, report.warnings))
     session.flush()
+    if progress is not None:
+        progress(len(rows), len(rows))
     return report
 
 
@@ -613,6 +637,102 @@ def roll_repeats(session: Session, now: datetime) -> ChangeReport:
     return report
 
 
+def derive_held_events(session: Session, now: datetime) -> CaseReport:
+    """A held needs-assessment meeting is the case event ``needs_assessment_held``.
+
+    Needs-assessment meetings are the event meetings of series triggered by
+    ``deviant_behaviour_report``. Once such a meeting is recorded as held, the event is
+    recorded (once) on the day it was held, so the series triggered by
+    ``needs_assessment_held`` (成效評估) follow without anyone typing the event.
+    """
+    report = CaseReport()
+    for city in session.scalars(select(City).order_by(City.id)):
+        ctx = _TriggerContext(session, city, now)
+        series = ctx.triggered()
+        wanted = any(
+            spec.decl.trigger is not None and spec.decl.trigger.event == "needs_assessment_held"
+            for _s, spec in series
+        )
+        sources = [
+            s.id
+            for s, spec in series
+            if spec.decl.trigger is not None
+            and spec.decl.trigger.event == "deviant_behaviour_report"
+        ]
+        if not wanted or not sources:
+            continue
+        rows = session.execute(
+            select(Occurrence, HeldMeeting.held_on, Case)
+            .outerjoin(HeldMeeting, HeldMeeting.occurrence_id == Occurrence.id)
+            .join(Case, (Case.case_no == Occurrence.case_no) & (Case.city_id == city.id))
+            .where(
+                Occurrence.series_id.in_(sources),
+                Occurrence.origin == "event",
+                Occurrence.status == "held",
+                Case.status != CLOSED_STATUS,
+            )
+            .order_by(Occurrence.start_at)
+        ).all()
+        for occ, held_on, case in rows:
+            day = held_on or occ.start_at.astimezone(ctx.tz).date()
+            seen = session.scalar(
+                select(CaseEvent.id).where(
+                    CaseEvent.case_id == case.id,
+                    CaseEvent.kind == "needs_assessment_held",
+                    CaseEvent.at >= day,
+                )
+            )
+            if seen is not None:
+                continue
+            session.add(
+                CaseEvent(
+                    case_id=case.id,
+                    kind="needs_assessment_held",
+                    at=day,
+                    source="meeting",
+                    created_at=now,
+                )
+            )
+            report.events.append((case.case_no, "needs_assessment_held", day.isoformat()))
+            report.meetings.merge(ctx.on_event(case, "needs_assessment_held", day, report.warnings))
+    session.flush()
+    return report
+
+
+@dataclass
+class CaseJobsReport:
+    """What one pass of :func:`run_case_jobs` did."""
+
+    events: list[tuple[str, str, str]] = field(default_factory=list)
+    meetings: ChangeReport = field(default_factory=ChangeReport)
+    escalations: list[dict[str, Any]] = field(default_factory=list)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "events": [{"case_no": c, "kind": k, "at": d} for c, k, d in self.events],
+            "meetings_created": self.meetings.created,
+            "escalations": self.escalations,
+            "warnings": self.meetings.warnings,
+        }
+
+
+def run_case_jobs(session: Session, now: datetime) -> CaseJobsReport:
+    """The daemon tick's case work, in the caller's transaction (idempotent).
+
+    1. held needs-assessment meetings → ``needs_assessment_held`` events (成效評估 follows);
+    2. the next round of repeating case meetings once one has passed;
+    3. escalations of listed cases undiscussed past their rule's window (once per listing).
+    """
+    report = CaseJobsReport()
+    derived = derive_held_events(session, now)
+    report.events += derived.events
+    report.meetings.merge(derived.meetings)
+    report.meetings.warnings += derived.warnings
+    report.meetings.merge(roll_repeats(session, now))
+    report.escalations = check_escalations(session, now)
+    return report
+
+
 # --- discussions ------------------------------------------------------------------------
 
 
@@ -774,6 +894,16 @@ def check_escalations(session: Session, now: datetime) -> list[dict[str, Any]]:
                 "series": nxt.series_id if nxt else (series[0][0].id if series else None),
                 "uid": nxt.uid if nxt else None,
             }
+            # Claim the listing first: with several daemons (PostgreSQL), the second
+            # UPDATE waits for the first to commit, then matches no row.
+            claimed = session.execute(
+                update(CaseListing)
+                .where(CaseListing.id == listing.id, CaseListing.escalated_at.is_(None))
+                .values(escalated_at=now)
+                .execution_options(synchronize_session=False)
+            )
+            if getattr(claimed, "rowcount", 0) != 1:
+                continue
             session.add(
                 OutboxEvent(
                     kind="escalation",
@@ -783,7 +913,6 @@ def check_escalations(session: Session, now: datetime) -> list[dict[str, Any]]:
                     created_at=now,
                 )
             )
-            listing.escalated_at = now
             raised.append(payload)
     session.flush()
     return raised

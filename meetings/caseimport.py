@@ -133,7 +133,16 @@ def read_rows(path: Path) -> tuple[list[str], Iterator[list[str]], int]:
         wb.close()
     else:
         text = _decode(path.read_bytes(), name)
-        rows = [[c.strip() for c in r] for r in csv.reader(io.StringIO(text, newline=""))]
+        if "\x00" in text:
+            line = text.count("\n", 0, text.index("\x00")) + 1
+            raise CaseFileError([f"{name}:{line}: file: NUL character (not a text file?)"])
+        reader = csv.reader(io.StringIO(text, newline=""))
+        try:
+            rows = [[c.strip() for c in r] for r in reader]
+        except csv.Error as exc:  # e.g. a cell over the csv module's 128 KiB limit
+            raise CaseFileError(
+                [f"{name}:{reader.line_num}: file: not readable CSV ({exc})"]
+            ) from None
     while rows and not any(rows[-1]):
         rows.pop()
     if not rows:

@@ -1,19 +1,27 @@
 """KPI reports: CSV, xlsx (one sheet per table) and a self-contained HTML page.
 
-Titles use ROC years. The HTML charts are inline SVG, so the page needs no network,
-no scripts and no image files: it can be attached to a 聯繫會議 work report as is.
+Titles use ROC years. The HTML charts are drawn with matplotlib (Agg, no pyplot) and
+inlined as SVG, so the page needs no network, no scripts and no image files: it can
+be attached to a 聯繫會議 work report as is. ``kpi_report_bytes`` is the one entry
+point for callers that serve or save a report (CLI, web pages).
 """
 
 from __future__ import annotations
 
 import csv
 import io
-from collections.abc import Sequence
+import re
+import warnings
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from datetime import date
 from html import escape
 from pathlib import Path
 from typing import Any
 
-from meetings.kpis import KEYS, KpiReport, RowCounts
+from sqlalchemy.orm import Session
+
+from meetings.kpis import KEYS, KpiReport, RowCounts, YearCounts, compute_kpis, grant_counts
 from meetings.rocdate import format_roc_date
 
 KEY_ZH = {
@@ -139,11 +147,20 @@ def grant_table(report: KpiReport) -> tuple[list[str], list[list[Any]]]:
     return header, body
 
 
+def history_table(history: Sequence[YearCounts]) -> tuple[list[str], list[list[Any]]]:
+    """Grant-report counts per ROC year (補助成果: 會議召開次數, 個案研討次數, 個案研討案數)."""
+    header = ["年度", "會議召開次數", "個案研討次數", "個案研討案數"]
+    body: list[list[Any]] = [
+        [f"{y.roc_year}年", y.meetings_held, y.case_discussions, y.cases_discussed] for y in history
+    ]
+    return header, body
+
+
 # --- xlsx ----------------------------------------------------------------------------------------
 
 
-def write_xlsx(report: KpiReport, path: Path) -> None:
-    """One sheet per table, each titled with the ROC year."""
+def xlsx_bytes(report: KpiReport, history: Sequence[YearCounts] = ()) -> bytes:
+    """The xlsx workbook: one sheet per table, each titled with the ROC year."""
     from openpyxl import Workbook
     from openpyxl.styles import Font
 
@@ -154,6 +171,15 @@ def write_xlsx(report: KpiReport, path: Path) -> None:
         ("月別趨勢", "月別召開情形", monthly_table(report)),
         ("補助成果統計", "會議及個案研討統計", grant_table(report)),
     ]
+    if history:
+        first_year = history[0].roc_year
+        sheets.append(
+            (
+                "歷年補助成果",
+                f"會議及個案研討歷年統計（{first_year}年至{report.roc_year}年）",
+                history_table(history),
+            )
+        )
     first = True
     for name, title, (header, body) in sheets:
         ws = wb.active if first else wb.create_sheet()
@@ -169,8 +195,123 @@ def write_xlsx(report: KpiReport, path: Path) -> None:
         for line in body:
             ws.append(["" if v is None else v for v in line])
         ws.column_dimensions["A"].width = 36
+    buf = io.BytesIO()
+    wb.save(buf)
+    return buf.getvalue()
+
+
+def write_xlsx(report: KpiReport, path: Path, history: Sequence[YearCounts] = ()) -> None:
+    """Save the xlsx workbook to ``path``."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    wb.save(path)
+    path.write_bytes(xlsx_bytes(report, history))
+
+
+# --- charts (matplotlib → inline SVG) -------------------------------------------------------------
+
+_FONTS = ["Noto Sans CJK TC", "Noto Sans TC", "Microsoft JhengHei", "PingFang TC", "DejaVu Sans"]
+_BLUE, _LIGHT, _ORANGE = "#3b7dd8", "#b8c7e0", "#e07b39"
+
+
+@contextmanager
+def _chart_style(name: str) -> Iterator[None]:
+    """Text stays text in the SVG (the reader's CJK fonts draw it); ids unique per chart."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    with (
+        matplotlib.rc_context(
+            {
+                "svg.fonttype": "none",
+                "svg.hashsalt": f"liaison-{name}",
+                "font.family": "sans-serif",
+                "font.sans-serif": _FONTS,
+                "font.size": 9,
+            }
+        ),
+        warnings.catch_warnings(),
+    ):
+        # Layout is measured with the bundled font, which has no CJK glyphs.
+        warnings.filterwarnings("ignore", message="Glyph .* missing from font")
+        yield
+
+
+def _svg(fig: Any, name: str) -> str:
+    """The figure as an SVG element for inlining; its ids prefixed with ``name``.
+
+    Several charts share one HTML document, and matplotlib numbers its ids per figure.
+    """
+    buf = io.StringIO()
+    fig.savefig(buf, format="svg", metadata={"Date": None})
+    text = buf.getvalue()
+    text = text[text.index("<svg") :]
+    text = re.sub(r"<metadata>.*?</metadata>\s*", "", text, flags=re.S)
+    text = text.replace(' id="', f' id="{name}-')
+    text = text.replace('href="#', f'href="#{name}-')
+    return text.replace("url(#", f"url(#{name}-")
+
+
+def bar_chart_svg(
+    name: str, title: str, items: Sequence[tuple[str, float | None]], *, max_value: float = 100.0
+) -> str:
+    """Horizontal bars (percentages); a missing value (empty denominator) is marked 無資料."""
+    from matplotlib.figure import Figure
+
+    with _chart_style(name):
+        n = max(1, len(items))
+        fig = Figure(figsize=(8, 0.8 + 0.28 * n))
+        fig.subplots_adjust(left=0.38, right=0.95, top=1 - 0.45 / (0.8 + 0.28 * n), bottom=0.1)
+        ax = fig.add_subplot()
+        labels = [label for label, _ in items]
+        values = [0.0 if v is None else v for _, v in items]
+        ys = list(range(len(items)))
+        ax.barh(ys, values, color=_BLUE, height=0.6)
+        for y, (_, v) in zip(ys, items, strict=True):
+            ax.text(
+                (v or 0) + max_value * 0.01,
+                y,
+                "無資料" if v is None else f"{v:g}",
+                va="center",
+                fontsize=8,
+                color="#888" if v is None else "#222",
+            )
+        ax.set_yticks(ys, labels)
+        ax.invert_yaxis()
+        ax.set_xlim(0, max_value * 1.1)
+        ax.set_title(title, loc="left", fontsize=11, fontweight="bold")
+        ax.spines[["top", "right"]].set_visible(False)
+        return _svg(fig, name)
+
+
+def trend_chart_svg(report: KpiReport) -> str:
+    """Monthly meetings scheduled vs held (columns) and 個案研討次數 (line)."""
+    from matplotlib.figure import Figure
+    from matplotlib.ticker import MaxNLocator
+
+    with _chart_style("trend"):
+        fig = Figure(figsize=(8, 3.2))
+        fig.subplots_adjust(left=0.08, right=0.92, top=0.85, bottom=0.2)
+        ax = fig.add_subplot()
+        months = [m.month for m in report.monthly]
+        ax.bar([m - 0.2 for m in months], [m.scheduled for m in report.monthly], 0.4,
+               color=_LIGHT, label="應召開")  # fmt: skip
+        ax.bar([m + 0.2 for m in months], [m.held for m in report.monthly], 0.4,
+               color=_BLUE, label="已召開")  # fmt: skip
+        ax.set_xticks(months, [f"{m}月" for m in months])
+        ax.set_ylabel("會議次數")
+        ax2 = ax.twinx()
+        ax2.plot(months, [m.case_discussions for m in report.monthly], color=_ORANGE,
+                 marker="o", label="個案研討次數")  # fmt: skip
+        ax2.set_ylabel("個案研討次數")
+        ax.set_ylim(bottom=0)
+        ax2.set_ylim(bottom=0)
+        ax.yaxis.set_major_locator(MaxNLocator(integer=True))
+        ax2.yaxis.set_major_locator(MaxNLocator(integer=True))
+        handles = ax.get_legend_handles_labels()[0] + ax2.get_legend_handles_labels()[0]
+        fig.legend(handles, ["應召開", "已召開", "個案研討次數"], loc="lower center", ncol=3,
+                   frameon=False)  # fmt: skip
+        ax.set_title(f"民國{report.roc_year}年 月別會議召開情形", loc="left", fontsize=11,
+                     fontweight="bold")  # fmt: skip
+        return _svg(fig, "trend")
 
 
 # --- HTML ----------------------------------------------------------------------------------------
@@ -185,107 +326,66 @@ def _html_table(header: Sequence[str], body: Sequence[Sequence[Any]]) -> str:
     return f"<table><thead><tr>{head}</tr></thead><tbody>{''.join(rows)}</tbody></table>"
 
 
-def bar_chart_svg(
-    title: str, items: Sequence[tuple[str, float | None]], *, max_value: float = 100.0
-) -> str:
-    """Horizontal bars (percentages by default); None is drawn as 無資料."""
-    bar_h, gap, label_w, chart_w = 18, 8, 260, 360
-    height = 30 + len(items) * (bar_h + gap) + 10
-    parts = [
-        f'<svg xmlns="http://www.w3.org/2000/svg" role="img" width="{label_w + chart_w + 70}" '
-        f'height="{height}" viewBox="0 0 {label_w + chart_w + 70} {height}">',
-        f"<title>{escape(title)}</title>",
-        f'<text x="0" y="16" font-size="14" font-weight="bold">{escape(title)}</text>',
-    ]
-    for i, (label, value) in enumerate(items):
-        y = 30 + i * (bar_h + gap)
-        parts.append(
-            f'<text x="{label_w - 6}" y="{y + 13}" font-size="12" text-anchor="end">'
-            f"{escape(label)}</text>"
-        )
-        if value is None:
-            parts.append(
-                f'<text x="{label_w + 4}" y="{y + 13}" font-size="12" fill="#888">無資料</text>'
-            )
-            continue
-        w = 0 if max_value <= 0 else round(chart_w * min(value, max_value) / max_value, 1)
-        parts.append(
-            f'<rect x="{label_w}" y="{y}" width="{w}" height="{bar_h}" fill="#3b7dd8"/>'
-            f'<text x="{label_w + w + 4}" y="{y + 13}" font-size="12">{value:g}</text>'
-        )
-    parts.append("</svg>")
-    return "".join(parts)
-
-
-def trend_chart_svg(report: KpiReport) -> str:
-    """Monthly scheduled vs held meetings (grouped columns)."""
-    months = report.monthly
-    top = max([1, *(m.scheduled for m in months), *(m.held for m in months)])
-    col_w, plot_h, left, base = 40, 160, 40, 190
-    width = left + col_w * len(months) + 20
-    title = f"民國{report.roc_year}年 月別會議召開情形"
-    parts = [
-        f'<svg xmlns="http://www.w3.org/2000/svg" role="img" width="{width}" height="250" '
-        f'viewBox="0 0 {width} 250">',
-        f"<title>{escape(title)}</title>",
-        f'<text x="0" y="16" font-size="14" font-weight="bold">{escape(title)}</text>',
-        f'<line x1="{left}" y1="{base}" x2="{width - 10}" y2="{base}" stroke="#444"/>',
-    ]
-    for i, m in enumerate(months):
-        x = left + i * col_w + 4
-        for j, (value, color) in enumerate(((m.scheduled, "#b8c7e0"), (m.held, "#3b7dd8"))):
-            h = round(plot_h * value / top, 1)
-            parts.append(
-                f'<rect x="{x + j * 15}" y="{base - h}" width="14" height="{h}" fill="{color}">'
-                f"<title>{m.month}月 {'應召開' if j == 0 else '已召開'} {value}</title></rect>"
-            )
-        parts.append(
-            f'<text x="{x + 14}" y="{base + 16}" font-size="11" text-anchor="middle">'
-            f"{m.month}月</text>"
-        )
-    parts.append(
-        f'<rect x="{left}" y="225" width="12" height="12" fill="#b8c7e0"/>'
-        f'<text x="{left + 16}" y="236" font-size="12">應召開</text>'
-        f'<rect x="{left + 80}" y="225" width="12" height="12" fill="#3b7dd8"/>'
-        f'<text x="{left + 96}" y="236" font-size="12">已召開</text>'
-    )
-    parts.append("</svg>")
-    return "".join(parts)
-
-
 _CSS = """
 body{font-family:"Noto Sans TC","Microsoft JhengHei",sans-serif;margin:2em;color:#222}
 table{border-collapse:collapse;margin:1em 0;font-size:13px}
 th,td{border:1px solid #bbb;padding:4px 8px;text-align:right}
 th{background:#eef2f8} td:first-child,th:first-child{text-align:left}
 section{margin-bottom:2em} .note{color:#555;font-size:12px}
+figure{margin:1em 0} svg{max-width:100%;height:auto}
 """
 
 
-def render_html(report: KpiReport) -> str:
-    """A self-contained HTML report (inline SVG charts, no external resources)."""
+def charts_svg(report: KpiReport) -> dict[str, str]:
+    """The report's charts as inline SVG: coverage, bc31, agencies, trend."""
+    return {
+        "coverage": bar_chart_svg(
+            "coverage",
+            "各會議如期召開率(%)",
+            [(row_label(report, r), r.as_row()["held_on_schedule_rate"]) for r in report.rows],
+        ),
+        "bc31": bar_chart_svg(
+            "bc31",
+            "各會議列管案件納入討論比率(%)（BC3.1）",
+            [
+                (row_label(report, r), r.as_row()["listed_case_discussion_rate"])
+                for r in report.rows
+            ],
+        ),
+        "agencies": bar_chart_svg(
+            "agencies",
+            "各機關出席率(%)",
+            [
+                (f"{report.agency_names.get(c, c)}（{c}）", value)
+                for c, value in report.total.as_row()["agency_attendance_rate"].items()
+            ],
+        ),
+        "trend": trend_chart_svg(report),
+    }
+
+
+def render_html(report: KpiReport, history: Sequence[YearCounts] = ()) -> str:
+    """A self-contained HTML report (inline SVG charts, no scripts or external resources)."""
     title = report_title(report)
-    coverage = bar_chart_svg(
-        "各會議如期召開率(%)",
-        [(row_label(report, r), r.as_row()["held_on_schedule_rate"]) for r in report.rows],
-    )
-    listed = bar_chart_svg(
-        "各會議列管案件納入討論比率(%)（BC3.1）",
-        [(row_label(report, r), r.as_row()["listed_case_discussion_rate"]) for r in report.rows],
-    )
-    agencies = bar_chart_svg(
-        "各機關出席率(%)",
-        [
-            (f"{report.agency_names.get(c, c)}（{c}）", rate)
-            for c, rate in report.total.as_row()["agency_attendance_rate"].items()
-        ],
-    )
+    charts = charts_svg(report)
+    grant = _html_table(*grant_table(report))
+    if history:
+        grant += _html_table(*history_table(history))
     sections = [
         ("網絡會議績效指標", _html_table(*kpi_table(report))),
-        ("會議涵蓋情形", coverage + listed),
-        ("機關出席率", agencies + _html_table(*agency_table(report))),
-        ("月別趨勢", trend_chart_svg(report) + _html_table(*monthly_table(report))),
-        ("會議及個案研討統計（補助成果）", _html_table(*grant_table(report))),
+        (
+            "會議涵蓋情形",
+            f"<figure>{charts['coverage']}</figure><figure>{charts['bc31']}</figure>",
+        ),
+        (
+            "機關出席率",
+            f"<figure>{charts['agencies']}</figure>" + _html_table(*agency_table(report)),
+        ),
+        (
+            "月別趨勢",
+            f"<figure>{charts['trend']}</figure>" + _html_table(*monthly_table(report)),
+        ),
+        ("會議及個案研討統計（補助成果）", grant),
     ]
     body = "".join(f"<section><h2>{escape(h)}</h2>{content}</section>" for h, content in sections)
     return (
@@ -297,3 +397,43 @@ def render_html(report: KpiReport) -> str:
         "比率為百分比（小數一位），分母為0者以「—」表示。</p>"
         f"{body}</body></html>\n"
     )
+
+
+# --- one entry point --------------------------------------------------------------------------
+
+MEDIA_TYPES = {
+    "json": "application/json",
+    "csv": "text/csv; charset=utf-8",
+    "xlsx": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+    "html": "text/html; charset=utf-8",
+}
+
+
+def kpi_report_bytes(
+    session: Session,
+    year: int,
+    fmt: str,
+    *,
+    series_id: str | None = None,
+    district: str | None = None,
+    as_of: date | None = None,
+) -> tuple[bytes, str]:
+    """The KPI report of a year as (content, media type), for the CLI and the web pages.
+
+    ``fmt`` is json, csv, xlsx or html; bad arguments raise OperationError (or ValueError
+    for an unknown format). xlsx and html include the grant counts of the last 5 years.
+    """
+    if fmt not in MEDIA_TYPES:
+        raise ValueError(f"format must be one of {', '.join(MEDIA_TYPES)}, not {fmt!r}")
+    report = compute_kpis(session, year, series_id=series_id, district=district, as_of=as_of)
+    if fmt == "json":
+        import json
+
+        data = json.dumps(report.as_json(), ensure_ascii=False, indent=2) + "\n"
+        return data.encode("utf-8"), MEDIA_TYPES[fmt]
+    if fmt == "csv":
+        return render_csv(report).encode("utf-8"), MEDIA_TYPES[fmt]
+    history = grant_counts(session, year, series_id=series_id, district=district)
+    if fmt == "xlsx":
+        return xlsx_bytes(report, history), MEDIA_TYPES[fmt]
+    return render_html(report, history).encode("utf-8"), MEDIA_TYPES[fmt]

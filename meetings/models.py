@@ -345,13 +345,21 @@ class CaseListing(Base):
 
     __tablename__ = "case_listings"
     __table_args__ = (
-        Index("ix_case_listings_open", "rule_id", "delisted_at", "listed_at"),
+        # Covers the agenda query: open listings of a rule, oldest first, by district.
+        Index(
+            "ix_case_listings_open", "rule_id", "delisted_at", "listed_at", "district", "case_no"
+        ),
         Index("ix_case_listings_case", "case_id", "rule_id"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     case_id: Mapped[int] = mapped_column(ForeignKey("cases.id", ondelete="CASCADE"))
     rule_id: Mapped[int] = mapped_column(ForeignKey("listing_rules.id", ondelete="CASCADE"))
+    # Copies of the case's number and district, written and kept in step by
+    # meetings.case_operations, so building an agenda scans the listings index alone
+    # and reads only the cases it shows. (NULL only in rows written by other code.)
+    case_no: Mapped[str | None] = mapped_column(String(64))
+    district: Mapped[str | None] = mapped_column(String(50))
     listed_at: Mapped[date] = mapped_column(Date)
     delisted_at: Mapped[date | None] = mapped_column(Date)
     delisted_reason: Mapped[str | None] = mapped_column(String(100))

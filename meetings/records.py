@@ -18,12 +18,13 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from dateutil.relativedelta import relativedelta
-from sqlalchemy import select
+from sqlalchemy import and_, or_, select
 from sqlalchemy.orm import Session
 
 from meetings.models import (
     ActionItem,
     Agency,
+    AgendaCase,
     Attendance,
     HeldMeeting,
     Minutes,
@@ -67,6 +68,7 @@ def local_date(occ: Occurrence) -> date:
 
 
 def today_for(occ: Occurrence, now: datetime) -> date:
+    """Today (at ``now``) in the meeting's city."""
     return now.astimezone(ZoneInfo(occ.series.city.timezone)).date()
 
 
@@ -89,6 +91,7 @@ def _agency(session: Session, series: Series, code: str) -> Agency:
 
 
 def held_record(session: Session, occ: Occurrence) -> HeldMeeting | None:
+    """When and in which cycle the meeting was held, if it was recorded held."""
     return session.get(HeldMeeting, occ.id)
 
 
@@ -122,6 +125,21 @@ def minutes_due_on(session: Session, occ: Occurrence, held_on: date) -> date:
 # --- held ----------------------------------------------------------------------------
 
 
+def check_held_shift(occ: Occurrence, held_on: date) -> None:
+    """Refuse a held date more than a year from the scheduled one (a typo, not a meeting).
+
+    The KPI report relies on this bound to search discussions by date.
+    """
+    from meetings.kpis import HELD_AT_MAX_SHIFT
+
+    scheduled = local_date(occ)
+    if abs(held_on - scheduled) > HELD_AT_MAX_SHIFT:
+        raise OperationError(
+            f"meeting {occ.uid} was scheduled for {scheduled}; {held_on} is more than "
+            f"{HELD_AT_MAX_SHIFT.days} days away (add an ad-hoc meeting instead)"
+        )
+
+
 def mark_held(
     session: Session, occ: Occurrence, now: datetime, held_on: date | None = None
 ) -> HeldMeeting:
@@ -136,6 +154,7 @@ def mark_held(
         raise OperationError(
             f"meeting {occ.uid} is held on {held_on}, after today ({today}); record it once held"
         )
+    check_held_shift(occ, held_on)
     changed = occ.status != "held" or record is None or record.held_on != held_on
     if record is None:
         first, last = occurrence_cycle(session, occ)
@@ -225,6 +244,7 @@ def record_attendance(session: Session, item: AttendanceInput, now: datetime) ->
 
 
 def attendance_of(session: Session, uid: str) -> list[Attendance]:
+    """The attendance lines of a meeting, by agency and person."""
     occ = get_occurrence(session, uid)
     return list(
         session.scalars(
@@ -269,7 +289,14 @@ def read_table(path: Path) -> list[tuple[int, dict[str, str]]]:
                 continue
         if text is None:
             raise RowErrors([f"{path}:1: cannot read the file as UTF-8 or Big5 (CP950)"])
-        raw_rows = list(csv.reader(io.StringIO(text)))
+        if "\x00" in text:
+            line = text.count("\n", 0, text.index("\x00")) + 1
+            raise RowErrors([f"{path}:{line}: NUL character (not a text file?)"])
+        reader = csv.reader(io.StringIO(text))
+        try:
+            raw_rows = list(reader)
+        except csv.Error as exc:  # e.g. a cell over the csv module's 128 KiB limit
+            raise RowErrors([f"{path}:{reader.line_num}: not readable CSV ({exc})"]) from None
     else:
         raise RowErrors([f"{path}: use a .csv or .xlsx file"])
     if not raw_rows:
@@ -388,6 +415,11 @@ def import_attendance(
             else:
                 if occ is not None and held_on > today_for(occ, now):
                     errors.append(f"{where}: held_at: {held_on} is in the future")
+                elif occ is not None:
+                    try:
+                        check_held_shift(occ, held_on)
+                    except OperationError as exc:
+                        errors.append(f"{where}: held_at: {exc}")
                 first = held_dates.setdefault(uid, (held_on, n))
                 if first[0] != held_on:
                     errors.append(
@@ -481,65 +513,113 @@ def record_case_discussions(
 ) -> list[str]:
     """Record that cases were discussed at a held meeting; returns the case numbers.
 
-    Uses the cases module's ``record_discussions`` when it is there; otherwise writes
-    the ``case_discussions`` rows directly (a case is recorded once per meeting).
+    Unknown case numbers are refused; a case is recorded once per meeting.
     """
-    import importlib
+    from meetings.case_operations import record_discussions
 
     occ = get_occurrence(session, uid)
-    held = _require_held(session, occ, "case discussions")
+    _require_held(session, occ, "case discussions")
     cleaned = list(dict.fromkeys(c.strip() for c in case_nos if c.strip()))
     if not cleaned:
         raise OperationError("give at least one case number")
-    try:
-        module = importlib.import_module("meetings.case_operations")
-    except ModuleNotFoundError:
-        module = None
-    writer = getattr(module, "record_discussions", None)
-    if writer is not None:
-        writer(session, occ.uid, cleaned, now)
-        return cleaned
-    from meetings import models
-    from meetings.case_tables import case_discussions
-
-    target = getattr(models, "CaseDiscussion", None)
-    table = target.__table__ if target is not None else case_discussions
-    existing = set(
-        session.scalars(select(table.c.case_no).where(table.c.occurrence_uid == occ.uid))
-    )
-    new_rows: list[dict[str, Any]] = []
-    for c in cleaned:
-        if c in existing:
-            continue
-        values: dict[str, Any] = {
-            "occurrence_uid": occ.uid,
-            "case_no": c,
-            "discussed_at": occ.start_at,
-            "source": "manual",
-        }
-        if "discussed_on" in table.c:
-            values["discussed_on"] = held.held_on
-        new_rows.append(values)
-    if new_rows:
-        session.execute(table.insert(), new_rows)
+    record_discussions(session, occ.uid, cleaned, now)
     return cleaned
 
 
 def confirm_agenda_discussions(session: Session, uid: str, now: datetime) -> list[str]:
     """The minutes confirm the frozen agenda: record every case on it as discussed."""
-    import importlib
+    from meetings.case_operations import record_agenda_discussions
 
     occ = get_occurrence(session, uid)
     _require_held(session, occ, "case discussions")
-    try:
-        module = importlib.import_module("meetings.case_operations")
-    except ModuleNotFoundError:
-        module = None
-    confirm = getattr(module, "record_agenda_discussions", None)
-    if confirm is None:
-        raise OperationError("frozen agendas are not available in this installation")
-    done: list[str] = confirm(session, occ.uid, now)
-    return done
+    record_agenda_discussions(session, occ.uid, now)
+    return list(
+        session.scalars(
+            select(AgendaCase.case_no)
+            .where(AgendaCase.occurrence_uid == occ.uid)
+            .order_by(AgendaCase.position)
+        )
+    )
+
+
+# --- minutes due -------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class MissingMinutes:
+    """A meeting whose minutes deadline has passed without minutes (``minutes_due``)."""
+
+    uid: str
+    series_id: str
+    title: str
+    held: bool  # recorded as held (else: its date passed and nothing was recorded)
+    meeting_on: date  # the date held, or the scheduled date
+    due_on: date  # the last day the minutes were on time
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "uid": self.uid,
+            "series": self.series_id,
+            "title": self.title,
+            "held": self.held,
+            "meeting_on": self.meeting_on.isoformat(),
+            "due_on": self.due_on.isoformat(),
+        }
+
+
+def meetings_missing_minutes(
+    session: Session, now: datetime, *, lookback_days: int = 90
+) -> list[MissingMinutes]:
+    """Held or past meetings whose minutes are overdue at ``now`` and have no Minutes row.
+
+    The deadline is the series' ``minutes_due`` (default 7d) after the date the meeting
+    was held (or, when nothing was recorded, its scheduled date); the minutes are
+    missing once that day has ended in the city's time zone. Cancelled meetings never
+    owe minutes. Only deadlines in the last ``lookback_days`` days are returned, so a
+    daemon does not dig up years of history; oldest deadline first. Reads only.
+    """
+    # Generous bounds in SQL (deadlines are checked exactly below): minutes_due is days or
+    # weeks, so a meeting more than lookback + 120 days old is past any deadline window.
+    horizon = now - timedelta(days=lookback_days + 120)
+    oldest_due = now.date() - timedelta(days=lookback_days + 1)
+    candidates = session.execute(
+        select(Occurrence, HeldMeeting)
+        .outerjoin(HeldMeeting, HeldMeeting.occurrence_id == Occurrence.id)
+        .outerjoin(Minutes, Minutes.occurrence_id == Occurrence.id)
+        .where(
+            Minutes.occurrence_id.is_(None),
+            Occurrence.status != "cancelled",
+            Occurrence.start_at < now,
+            or_(
+                HeldMeeting.minutes_due_on >= oldest_due,
+                and_(HeldMeeting.occurrence_id.is_(None), Occurrence.start_at >= horizon),
+            ),
+        )
+        .order_by(Occurrence.start_at, Occurrence.id)
+    ).all()
+    out: list[MissingMinutes] = []
+    for occ, held in candidates:
+        today = today_for(occ, now)
+        if held is not None:
+            meeting_on, due = held.held_on, held.minutes_due_on
+        else:
+            meeting_on = local_date(occ)
+            if meeting_on >= today:
+                continue
+            due = minutes_due_on(session, occ, meeting_on)
+        if due < today and (today - due).days <= lookback_days:
+            out.append(
+                MissingMinutes(
+                    uid=occ.uid,
+                    series_id=occ.series_id,
+                    title=occ.title,
+                    held=held is not None,
+                    meeting_on=meeting_on,
+                    due_on=due,
+                )
+            )
+    out.sort(key=lambda m: (m.due_on, m.uid))
+    return out
 
 
 # --- action items ----------------------------------------------------------------------------------

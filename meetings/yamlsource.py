@@ -8,6 +8,7 @@ Keys are always taken as written (so ``on:`` stays the string "on", not YAML
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -61,10 +62,20 @@ def _construct_scalar(loader: _ScalarLoader, node: yaml.ScalarNode) -> Any:
     return loader.construct_object(node, deep=True)
 
 
+# Bounds on what one document may expand to: aliases can make a few lines stand for
+# billions of values ("billion laughs") or for themselves (a cycle).
+MAX_DEPTH = 40
+# NUL, ESC and the like (escaped in double quotes): no text needs them, PostgreSQL refuses NUL.
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+MAX_VALUES = 100_000
+
+
 def load_yaml(text: str, filename: str) -> YamlDocument:
     """Parse one YAML document, keeping line numbers. Raises SourceError."""
     try:
         root = yaml.compose(text, Loader=yaml.SafeLoader)
+    except RecursionError:
+        raise SourceError([f"{filename}:1: invalid YAML: nested too deeply"]) from None
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         line = mark.line + 1 if mark is not None else 1
@@ -77,9 +88,15 @@ def load_yaml(text: str, filename: str) -> YamlDocument:
         return doc
     loader = _ScalarLoader("")
     errors: list[str] = []
+    built = [0]
 
     def build(node: yaml.Node, path: Path_) -> Any:
         doc.lines.setdefault(path, node.start_mark.line + 1)
+        built[0] += 1
+        if built[0] > MAX_VALUES or len(path) > MAX_DEPTH:
+            line = node.start_mark.line + 1
+            what = "too many values" if built[0] > MAX_VALUES else "nested too deeply"
+            raise SourceError([f"{filename}:{line}: invalid YAML: {what} (aliases?)"])
         if isinstance(node, yaml.MappingNode):
             out: dict[str, Any] = {}
             for key_node, value_node in node.value:
@@ -106,10 +123,16 @@ def load_yaml(text: str, filename: str) -> YamlDocument:
             return [build(item, path + (i,)) for i, item in enumerate(node.value)]
         assert isinstance(node, yaml.ScalarNode)
         try:
-            return _construct_scalar(loader, node)
+            value = _construct_scalar(loader, node)
         except yaml.YAMLError as exc:
             errors.append(f"{filename}:{node.start_mark.line + 1}: {exc}")
             return None
+        if isinstance(value, str) and _CONTROL.search(value):
+            errors.append(
+                f"{filename}:{node.start_mark.line + 1}: control character in text: {value!r}"
+            )
+            return None
+        return value
 
     doc.data = build(root, ())
     if errors:

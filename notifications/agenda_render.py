@@ -19,7 +19,9 @@ from jinja2 import (
     Environment,
     FileSystemLoader,
     StrictUndefined,
+    TemplateError,
     TemplateNotFound,
+    TemplateSyntaxError,
     select_autoescape,
 )
 from sqlalchemy import select
@@ -27,7 +29,7 @@ from sqlalchemy.orm import Session
 
 from meetings.agenda import Agenda, agenda_to_json
 from meetings.models import City, CitySettings
-from meetings.rocdate import format_roc_date, format_roc_datetime
+from meetings.rocdate import format_roc_date, format_roc_datetime, roc_year
 
 TEMPLATES = Path(__file__).resolve().parent / "templates"
 FORMATS = ("text", "html", "json")
@@ -57,8 +59,19 @@ class ConfinedLoader(FileSystemLoader):
         return source, filename, uptodate
 
 
+class AgendaTemplateError(Exception):
+    """A city's agenda template that cannot be rendered (bad syntax, a file outside
+    its folder, an unknown variable). The message names the template and line."""
+
+
 def _roc_date(value: date | str) -> str:
     return format_roc_date(date.fromisoformat(value) if isinstance(value, str) else value)
+
+
+def _roc_short(value: date | str) -> str:
+    """112年3月8日, without the weekday (for table cells)."""
+    d = date.fromisoformat(value) if isinstance(value, str) else value
+    return f"{roc_year(d.year)}年{d.month}月{d.day}日"
 
 
 def _roc_datetime(value: datetime) -> str:
@@ -76,6 +89,7 @@ def environment(overrides: Sequence[Path] = ()) -> Environment:
         trim_blocks=False,
     )
     env.filters["roc_date"] = _roc_date
+    env.filters["roc_short"] = _roc_short
     env.filters["roc_datetime"] = _roc_datetime
     env.filters["zh_num"] = zh_num
     return env
@@ -115,7 +129,26 @@ def render_agenda_fragment(agenda: Agenda, overrides: Sequence[Path] = ()) -> st
 
 
 def _render(name: str, agenda: Agenda, overrides: Sequence[Path]) -> str:
+    """Render a fixed template name; ``{% include %}``s resolve inside the same folders
+    only (Jinja2 refuses ``..`` segments and reads ``/abs`` as relative to each folder;
+    :class:`ConfinedLoader` refuses symlinks pointing elsewhere)."""
     env = environment(overrides)
-    return env.get_template(name).render(
-        agenda=agenda, m=agenda.meeting, when=format_roc_datetime(agenda.meeting.start)
-    )
+    frozen = agenda.frozen_at
+    issued = frozen.astimezone(agenda.meeting.start.tzinfo).date() if frozen else None
+    try:
+        return env.get_template(name).render(
+            agenda=agenda,
+            m=agenda.meeting,
+            when=format_roc_datetime(agenda.meeting.start),
+            issued=format_roc_date(issued) if issued else None,
+        )
+    except TemplateSyntaxError as exc:
+        where = f"{exc.filename or exc.name or name}:{exc.lineno}"
+        raise AgendaTemplateError(f"{where}: template: {exc.message}") from None
+    except TemplateNotFound as exc:
+        raise AgendaTemplateError(
+            f"{name}: template: {exc.name!r} not found in the city's template folder "
+            "(includes must stay inside it)"
+        ) from None
+    except TemplateError as exc:
+        raise AgendaTemplateError(f"{name}: template: {exc}") from None

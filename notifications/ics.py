@@ -1,7 +1,7 @@
 """iCalendar builders: subscription feeds and iTIP invitations (RFC 5545 / 5546 / 7986).
 
 Pure functions on plain values: nothing here reads the database. Occurrence rows
-are mapped to :class:`FeedEvent` by ``meetings.access.feed_event``.
+are mapped to :class:`FeedEvent` by ``meetings.access.feed_snapshot``.
 
 Public API (the email notifications import these):
 
@@ -44,7 +44,8 @@ class FeedEvent:
     """One meeting, as published. Deliberately has no field for case data.
 
     ``start``/``end``/``last_modified`` are timezone-aware instants;
-    ``description_url`` is the agenda link ``{base_url}/meetings/{uid}``.
+    ``description_url`` is the agenda link ``{base_url}/meetings/{uid}`` (or None:
+    then there is no DESCRIPTION or URL).
     """
 
     uid: str
@@ -56,7 +57,7 @@ class FeedEvent:
     status: Status
     organizer_name: str | None
     organizer_email: str | None
-    description_url: str
+    description_url: str | None
     last_modified: datetime
 
     def __post_init__(self) -> None:
@@ -67,7 +68,7 @@ class FeedEvent:
             raise ValueError(f"{self.uid}: end is not after start")
         if self.status not in _ICAL_STATUS:
             raise ValueError(f"{self.uid}: unknown status {self.status!r}")
-        if any(c in self.description_url for c in '\r\n"<> '):
+        if self.description_url is not None and any(c in self.description_url for c in '\r\n"<> '):
             raise ValueError(f"{self.uid}: unsafe characters in description_url")
 
 
@@ -79,14 +80,27 @@ class Party:
     name: str | None = None
 
 
+AttendeeRole = Literal["CHAIR", "REQ-PARTICIPANT", "OPT-PARTICIPANT", "NON-PARTICIPANT"]
+ATTENDEE_ROLES: tuple[AttendeeRole, ...] = (
+    "CHAIR",
+    "REQ-PARTICIPANT",
+    "OPT-PARTICIPANT",
+    "NON-PARTICIPANT",
+)
+
+
 @dataclass(frozen=True)
 class Attendee:
-    """An invitee. ``required`` → ROLE=REQ-PARTICIPANT, else OPT-PARTICIPANT."""
+    """An invitee: ``ROLE`` (RFC 5545 §3.2.16), ``CN`` (may be Chinese), ``RSVP`` on requests."""
 
     email: str
     name: str | None = None
-    required: bool = True
+    role: AttendeeRole = "REQ-PARTICIPANT"
     rsvp: bool = True
+
+    def __post_init__(self) -> None:
+        if self.role not in ATTENDEE_ROLES:
+            raise ValueError(f"{self.email}: unknown attendee role {self.role!r}")
 
 
 def _aware(dt: datetime, what: str) -> datetime:
@@ -138,14 +152,16 @@ def _vevent(ev: FeedEvent, zone: ZoneInfo, dtstamp: datetime, *, organizer: bool
     if organizer and ev.organizer_email:
         e.add("organizer", _address(ev.organizer_email, ev.organizer_name))
     e.add("status", _ICAL_STATUS[ev.status])
-    e.add("description", _description(ev))
-    e.add("url", ev.description_url, parameters={"VALUE": "URI"})
+    if ev.description_url is not None:
+        e.add("description", _description(ev.description_url))
+        e.add("url", ev.description_url, parameters={"VALUE": "URI"})
     e.add("last-modified", _utc(ev.last_modified))
     return e
 
 
-def _description(ev: FeedEvent) -> str:
-    return f"議程 Agenda: {ev.description_url}"
+def _description(url: str) -> str:
+    """The whole DESCRIPTION: the agenda link, nothing else (no case data by construction)."""
+    return f"議程 Agenda: {url}"
 
 
 def _finish(cal: Calendar, events: Sequence[FeedEvent]) -> bytes:
@@ -213,9 +229,9 @@ def build_feed(
     out: list[bytes] = [head[: -len(b"END:VCALENDAR\r\n")]]
     if events:
         out.append(_vtimezone(tz, *_tz_span(events)))
-    organizers: dict[tuple[str, str | None], bytes] = {}
+    lines = _Lines()
     for ev in sorted(events, key=lambda e: (e.start, e.uid)):
-        _fast_vevent(out, ev, zone, min(ev.last_modified, now), organizers)
+        _fast_vevent(out, ev, zone, min(ev.last_modified, now), lines)
     out.append(b"END:VCALENDAR\r\n")
     return b"".join(out)
 
@@ -304,43 +320,78 @@ def _organizer_line(email: str, name: str | None) -> bytes:
     return data[len(b"BEGIN:VEVENT\r\n") : -len(b"END:VEVENT\r\n")]
 
 
+class _Lines:
+    """Per-build memo of lines that repeat across a feed's events (titles, places,
+    organizers, time stamps). Lives for one :func:`build_feed` call only."""
+
+    def __init__(self) -> None:
+        self.summary: dict[str, bytes] = {}
+        self.location: dict[str, bytes] = {}
+        self.organizer: dict[tuple[str, str | None], bytes] = {}
+        self.utc: dict[datetime, str] = {}
+
+    def summary_line(self, text: str) -> bytes:
+        line = self.summary.get(text)
+        if line is None:
+            line = self.summary[text] = _fold(("SUMMARY:" + _escape(_text(text))).encode())
+        return line
+
+    def location_line(self, text: str) -> bytes:
+        line = self.location.get(text)
+        if line is None:
+            clean = _text(text)
+            line = b""
+            if clean:
+                line = _fold(("LOCATION:" + _escape(clean)).encode()) + b"\r\n"
+            self.location[text] = line
+        return line
+
+    def organizer_line(self, email: str, name: str | None) -> bytes:
+        key = (email, name)
+        line = self.organizer.get(key)
+        if line is None:
+            line = self.organizer[key] = _organizer_line(email, name)
+        return line
+
+    def utc_stamp(self, dt: datetime) -> str:
+        stamp = self.utc.get(dt)
+        if stamp is None:
+            stamp = self.utc[dt] = _stamp(_utc(dt)) + "Z"
+        return stamp
+
+
 def _fast_vevent(
-    out: list[bytes],
-    ev: FeedEvent,
-    zone: ZoneInfo,
-    dtstamp: datetime,
-    organizers: dict[tuple[str, str | None], bytes],
+    out: list[bytes], ev: FeedEvent, zone: ZoneInfo, dtstamp: datetime, lines: _Lines
 ) -> None:
     tzid = zone.key
     start = _aware(ev.start, "start").astimezone(zone)
     end = _aware(ev.end, "end").astimezone(zone)
     url = ev.description_url
-    location = _text(ev.location) if ev.location else ""
     out.append(
         b"BEGIN:VEVENT\r\n"
-        + _fold(("SUMMARY:" + _escape(_text(ev.summary))).encode())
+        + lines.summary_line(ev.summary)
         + (
             f"\r\nDTSTART;TZID={tzid}:{_stamp(start)}\r\n"
             f"DTEND;TZID={tzid}:{_stamp(end)}\r\n"
-            f"DTSTAMP:{_stamp(_utc(dtstamp))}Z\r\n"
+            f"DTSTAMP:{lines.utc_stamp(dtstamp)}\r\n"
         ).encode()
         + _fold(("UID:" + _escape(ev.uid)).encode())
         + f"\r\nSEQUENCE:{int(ev.sequence)}\r\n".encode()
-        + _fold(("DESCRIPTION:" + _escape(_description(ev))).encode())
-        + f"\r\nLAST-MODIFIED:{_stamp(_utc(ev.last_modified))}Z\r\n".encode()
-    )
-    if location:
-        out.append(_fold(("LOCATION:" + _escape(location)).encode()) + b"\r\n")
-    if ev.organizer_email:
-        key = (ev.organizer_email, ev.organizer_name)
-        line = organizers.get(key)
-        if line is None:
-            line = organizers[key] = _organizer_line(*key)
-        out.append(line)
-    out.append(
-        f"STATUS:{_ICAL_STATUS[ev.status]}\r\n".encode()
-        + _fold(("URL;VALUE=URI:" + url).encode())
-        + b"\r\nEND:VEVENT\r\n"
+        + (
+            _fold(("DESCRIPTION:" + _escape(_description(url))).encode()) + b"\r\n"
+            if url is not None
+            else b""
+        )
+        + f"LAST-MODIFIED:{lines.utc_stamp(ev.last_modified)}\r\n".encode()
+        + (lines.location_line(ev.location) if ev.location else b"")
+        + (
+            lines.organizer_line(ev.organizer_email, ev.organizer_name)
+            if ev.organizer_email
+            else b""
+        )
+        + f"STATUS:{_ICAL_STATUS[ev.status]}\r\n".encode()
+        + (_fold(("URL;VALUE=URI:" + url).encode()) + b"\r\n" if url is not None else b"")
+        + b"END:VEVENT\r\n"
     )
 
 
@@ -362,10 +413,7 @@ def _itip(
         if a.email.lower() in seen:
             continue
         seen.add(a.email.lower())
-        params = {
-            "ROLE": "REQ-PARTICIPANT" if a.required else "OPT-PARTICIPANT",
-            "PARTSTAT": "NEEDS-ACTION",
-        }
+        params = {"ROLE": a.role, "PARTSTAT": "NEEDS-ACTION"}
         if a.rsvp and method == "REQUEST":
             params["RSVP"] = "TRUE"
         e.add("attendee", _address(a.email, a.name, **params))

@@ -1,73 +1,76 @@
-"""iTIP calendar parts for emails: REQUEST for invitations/updates, CANCEL for cancellations."""
+"""iTIP calendar parts for emails: REQUEST for invitations/updates, CANCEL for cancellations.
+
+A thin adapter: the calendar itself is built by :mod:`notifications.ics` (the one
+iCalendar builder of the project), so an emailed invitation carries the same
+UID, SEQUENCE, times and ORGANIZER as the subscription feed.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime
 
-from icalendar import Calendar, Event, vCalAddress, vText
-
 from notifications.email import MeetingView
+from notifications.ics import (
+    ATTENDEE_ROLES,
+    Attendee,
+    FeedEvent,
+    Party,
+    Status,
+    build_cancel,
+    build_request,
+)
 from notifications.outbox import OutboxMessage
 
-PRODID = "-//Liaison//Meeting scheduler//ZH-TW"
+
+def meeting_event(meeting: MeetingView, now: datetime, *, cancelled: bool = False) -> FeedEvent:
+    """A meeting as the iCalendar builder sees it (no case data: MeetingView has none)."""
+    status: Status = "cancelled" if cancelled or meeting.status == "cancelled" else "scheduled"
+    return FeedEvent(
+        uid=meeting.uid,
+        sequence=meeting.sequence,
+        start=meeting.start,
+        end=meeting.end,
+        summary=meeting.title,
+        location=meeting.location,
+        status=status,
+        organizer_name=meeting.organizer_name,
+        organizer_email=meeting.organizer_email,
+        description_url=meeting.agenda_url,
+        last_modified=now,
+    )
 
 
-def build_itip(
-    method: str, meeting: MeetingView, attendees: Sequence[tuple[str, str, str]], now: datetime
-) -> bytes:
-    """A METHOD:REQUEST or METHOD:CANCEL calendar for one meeting.
+def organizer_of(meeting: MeetingView) -> Party:
+    """The ORGANIZER: the organizing agency, else the city's no-reply sender.
 
-    ``attendees`` are (email, common name, ROLE). The UID and SEQUENCE are the
-    feed's, so calendar clients update the same entry.
+    iTIP requires an ORGANIZER on every REQUEST and CANCEL; when the organizing
+    agency has no email address, the address mails are sent from
+    (``noreply@`` the UID's domain, which is the city's domain) stands in.
     """
-    if method not in ("REQUEST", "CANCEL"):
-        raise ValueError(f"unsupported iTIP method {method!r}")
-    cal = Calendar()
-    cal.add("prodid", PRODID)
-    cal.add("version", "2.0")
-    cal.add("calscale", "GREGORIAN")
-    cal.add("method", method)
-    ev = Event()
-    ev.add("uid", meeting.uid)
-    ev.add("sequence", meeting.sequence)
-    ev.add("dtstamp", now)
-    from zoneinfo import ZoneInfo
-
-    tz = ZoneInfo(meeting.timezone)
-    ev.add("dtstart", meeting.start.astimezone(tz))
-    ev.add("dtend", meeting.end.astimezone(tz))
-    ev.add("summary", meeting.title)
-    if meeting.location:
-        ev.add("location", meeting.location)
-    if meeting.agenda_url:
-        ev.add("description", f"議程：{meeting.agenda_url}")
-        ev.add("url", meeting.agenda_url)
-    ev.add("status", "CANCELLED" if method == "CANCEL" else "CONFIRMED")
     if meeting.organizer_email:
-        org = vCalAddress(f"mailto:{meeting.organizer_email}")
-        org.params["cn"] = vText(meeting.organizer_name)
-        ev.add("organizer", org)
-    for email, name, role in attendees:
-        att = vCalAddress(f"mailto:{email}")
-        att.params["cn"] = vText(name)
-        att.params["role"] = vText(role)
-        att.params["partstat"] = vText("NEEDS-ACTION")
-        if method == "REQUEST":
-            att.params["rsvp"] = vText("TRUE")
-        ev.add("attendee", att, encode=False)
-    cal.add_component(ev)
-    cal.add_missing_timezones()
-    data: bytes = cal.to_ical()
-    return data
+        return Party(meeting.organizer_email, meeting.organizer_name)
+    domain = meeting.uid.rpartition("@")[2] or "localhost"
+    return Party(f"noreply@{domain}", meeting.organizer_name)
+
+
+def _attendee(row: OutboxMessage) -> Attendee:
+    for role in ATTENDEE_ROLES:
+        if row.role == role:
+            return Attendee(row.recipient, row.recipient_name or None, role=role)
+    return Attendee(row.recipient, row.recipient_name or None)
 
 
 def calendar_for_message(
     kind: str, meeting: MeetingView, rows: Sequence[OutboxMessage], now: datetime
 ) -> bytes:
-    """The calendar part of an invitation, update or cancellation email."""
-    method = "CANCEL" if kind == "cancellation" else "REQUEST"
-    attendees = [
-        (r.recipient, r.recipient_name or r.recipient, r.role or "REQ-PARTICIPANT") for r in rows
-    ]
-    return build_itip(method, meeting, attendees, now)
+    """The calendar part of an invitation, update or cancellation email.
+
+    ``cancellation`` (or a meeting that is cancelled) → ``METHOD:CANCEL``; anything
+    else → ``METHOD:REQUEST`` at the meeting's current SEQUENCE, with RSVP.
+    """
+    cancel = kind == "cancellation" or meeting.status == "cancelled"
+    event = meeting_event(meeting, now, cancelled=cancel)
+    attendees = [_attendee(r) for r in rows]
+    build = build_cancel if cancel else build_request
+    return build(event, organizer_of(meeting), attendees, now, tz=meeting.timezone)

@@ -10,6 +10,8 @@ from urllib.parse import unquote, urlsplit
 
 import aiosmtplib
 
+from notifications.email import to_bytes
+
 
 class TemporaryFailure(Exception):
     """4xx answers and connection problems: try again later."""
@@ -97,9 +99,7 @@ class SmtpMailer:
             if self._client is None or not self._client.is_connected:
                 self._client = await self._connect()
             try:
-                errors, response = await self._client.send_message(
-                    message, sender=sender, recipients=[recipient]
-                )
+                errors, response = await self._send(self._client, message, sender, recipient)
             except aiosmtplib.SMTPRecipientsRefused as exc:
                 refusal = exc.recipients[0] if exc.recipients else None
                 code = refusal.code if refusal else 550
@@ -122,6 +122,32 @@ class SmtpMailer:
                 raise TemporaryFailure(str(exc) or type(exc).__name__) from None
             return response
         raise TemporaryFailure("unreachable")
+
+    @staticmethod
+    async def _send(
+        client: aiosmtplib.SMTP, message: EmailMessage, sender: str, recipient: str
+    ) -> tuple[dict[str, aiosmtplib.SMTPResponse], str]:
+        """``send_message`` with our (memoised) serialisation: 8BITMIME when offered,
+        SMTPUTF8 when an address needs it."""
+        if client.is_ehlo_or_helo_needed:
+            try:
+                await client.ehlo()
+            except aiosmtplib.SMTPHeloError:
+                await client.helo()
+        options: list[str] = []
+        utf8 = not (sender + recipient).isascii()
+        if utf8:
+            if not client.supports_extension("smtputf8"):
+                raise aiosmtplib.SMTPNotSupported(
+                    "a non-ASCII address needs SMTPUTF8, which the server does not offer"
+                )
+            options.append("SMTPUTF8")
+        cte_type = "7bit"
+        if client.supports_extension("8BITMIME"):
+            options.append("BODY=8BITMIME")
+            cte_type = "8bit"
+        data = to_bytes(message, utf8=utf8, cte_type=cte_type)
+        return await client.sendmail(sender, [recipient], data, mail_options=options)
 
     async def _reset(self) -> None:
         if self._client is not None and self._client.is_connected:

@@ -27,6 +27,7 @@ class SinkHandler:
     # recipient → list of answers to give to RCPT, consumed one per attempt ("451 ...").
     scripted: dict[str, list[str]] = field(default_factory=dict)
     attempts: int = 0
+    _first: int | None = None
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
     async def handle_RCPT(
@@ -54,11 +55,14 @@ class SinkHandler:
         with self._lock:
             self.messages.append(msg)
             index = len(self.messages)
+            if self.directory is not None and self._first is None:
+                # Number after what is already there, so a restarted sink overwrites nothing.
+                self.directory.mkdir(parents=True, exist_ok=True)
+                self._first = len(list(self.directory.glob("*.eml")))
         if self.directory is not None:
-            self.directory.mkdir(parents=True, exist_ok=True)
-            mid = str(msg.get("Message-ID", "")).strip("<>")
+            mid = str(msg.get("Message-ID", "")).strip().strip("<>")
             safe = re.sub(r"[^A-Za-z0-9._-]", "_", mid)[:120] or "message"
-            (self.directory / f"{index:06d}-{safe}.eml").write_bytes(raw)
+            (self.directory / f"{index + (self._first or 0):06d}-{safe}.eml").write_bytes(raw)
         return "250 Message accepted"
 
     def message_ids(self) -> list[str]:

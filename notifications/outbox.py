@@ -13,14 +13,15 @@ from __future__ import annotations
 import hashlib
 import uuid
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from typing import Any
 
 from dateutil.relativedelta import relativedelta
 from sqlalchemy import ForeignKey, Index, Integer, String, Text, and_, or_, select, update
-from sqlalchemy.orm import Mapped, Session, mapped_column
+from sqlalchemy.orm import Mapped, Session, mapped_column, selectinload
 
 from meetings.models import Agency, Base, City, Occurrence, OutboxEvent, Person, Series
+from meetings.rocdate import format_roc_date
 from meetings.series import SeriesDecl, parse_span
 from meetings.workdays import OfficeCalendar
 
@@ -38,6 +39,9 @@ DEFAULT_REMINDERS: tuple[tuple[str, str], ...] = (
     ("7d", "agenda"),
     ("1d", "reminder"),
 )
+# Messages about the meeting itself: a move supersedes them, a cancellation cancels them
+# (not minutes_due or an escalation that merely points at the meeting).
+MEETING_NOTICES = frozenset({"invitation", "agenda", "reminder", "update", "cancellation"})
 MAX_ATTEMPTS = 8
 LEASE = timedelta(minutes=5)
 
@@ -165,6 +169,10 @@ class Planner:
         self.now = now
         self.report = PlanReport()
         self._calendars: dict[int, OfficeCalendar] = {}
+        self._occurrences: dict[str, Occurrence | None] = {}
+        self._by_uid: dict[str, list[OutboxMessage]] = {}
+        self._recipients: dict[str, list[Recipient]] = {}
+        self._decls: dict[str, SeriesDecl] = {}
 
     def run(self, limit: int = 5000) -> PlanReport:
         q = (
@@ -175,14 +183,56 @@ class Planner:
         )
         if self.session.get_bind().dialect.name == "postgresql":
             q = q.with_for_update(skip_locked=True)
-        for event in self.session.scalars(q).all():
-            self.handle(event)
-            event.processed_at = self.now
-            self.report.events += 1
+        events = self.session.scalars(q).all()
+        self._preload({e.occurrence_uid for e in events if e.occurrence_uid})
+        # New rows are inserted together at the end (one executemany), not per event.
+        with self.session.no_autoflush:
+            for event in events:
+                self.handle(event)
+                event.processed_at = self.now
+                self.report.events += 1
         self.session.flush()
         return self.report
 
     # -- helpers --------------------------------------------------------------
+
+    def _preload(self, uids: set[str]) -> None:
+        """The events' meetings and their messages, a few queries for the whole run."""
+        ordered = sorted(uids)
+        for i in range(0, len(ordered), 500):
+            chunk = ordered[i : i + 500]
+            found = {
+                o.uid: o
+                for o in self.session.scalars(
+                    select(Occurrence)
+                    .where(Occurrence.uid.in_(chunk))
+                    .options(selectinload(Occurrence.series).selectinload(Series.city))
+                )
+            }
+            for uid in chunk:
+                self._occurrences[uid] = found.get(uid)
+                self._by_uid[uid] = []
+            for m in self.session.scalars(
+                select(OutboxMessage).where(OutboxMessage.occurrence_uid.in_(chunk))
+            ):
+                self._by_uid[m.occurrence_uid or ""].append(m)
+
+    def _occurrence(self, uid: str) -> Occurrence | None:
+        if uid not in self._occurrences:
+            self._occurrences[uid] = self.session.scalar(
+                select(Occurrence).where(Occurrence.uid == uid)
+            )
+        return self._occurrences[uid]
+
+    def _decl(self, series: Series) -> SeriesDecl:
+        if series.id not in self._decls:
+            self._decls[series.id] = SeriesDecl.model_validate(series.spec)
+        return self._decls[series.id]
+
+    def _recipients_for(self, series: Series) -> list[Recipient]:
+        if series.id not in self._recipients:
+            self._recipients[series.id] = recipients_for(self.session, series)
+        return self._recipients[series.id]
 
     def _calendar(self, city_id: int) -> OfficeCalendar:
         if city_id not in self._calendars:
@@ -192,9 +242,14 @@ class Planner:
         return self._calendars[city_id]
 
     def _messages(self, uid: str) -> list[OutboxMessage]:
-        return list(
-            self.session.scalars(select(OutboxMessage).where(OutboxMessage.occurrence_uid == uid))
-        )
+        """Every message of a meeting, including those added in this run (not yet flushed)."""
+        if uid not in self._by_uid:
+            self._by_uid[uid] = list(
+                self.session.scalars(
+                    select(OutboxMessage).where(OutboxMessage.occurrence_uid == uid)
+                )
+            )
+        return self._by_uid[uid]
 
     def _add(
         self,
@@ -211,29 +266,30 @@ class Planner:
         if mid in existing:
             return
         existing.add(mid)
-        self.session.add(
-            OutboxMessage(
-                message_id=mid,
-                kind=kind,
-                occurrence_uid=context.get("uid"),
-                sequence=sequence,
-                city_id=city.id,
-                recipient=rcpt.email,
-                recipient_name=rcpt.name,
-                role=rcpt.role,
-                due_at=due,
-                status="pending",
-                attempts=0,
-                context=context,
-                created_at=self.now,
-            )
+        message = OutboxMessage(
+            message_id=mid,
+            kind=kind,
+            occurrence_uid=context.get("uid"),
+            sequence=sequence,
+            city_id=city.id,
+            recipient=rcpt.email,
+            recipient_name=rcpt.name,
+            role=rcpt.role,
+            due_at=due,
+            status="pending",
+            attempts=0,
+            context=context,
+            created_at=self.now,
         )
+        self.session.add(message)
+        if message.occurrence_uid is not None:
+            self._messages(message.occurrence_uid).append(message)
         self.report.count(kind)
 
     def _plan_regular(self, occ: Occurrence, sent_kinds: set[str], existing: set[str]) -> None:
         """Invitation/agenda/reminder at their times; past-due ones go now."""
         series = occ.series
-        decl = SeriesDecl.model_validate(series.spec)
+        decl = self._decl(series)
         plan = (
             [(r.before, r.kind) for r in decl.reminders]
             if decl.reminders is not None
@@ -242,7 +298,7 @@ class Planner:
         calendar = self._calendar(series.city_id)
         due_list = [(kind, _before(before, occ.start_at, calendar)) for before, kind in plan]
         overdue_now = [k for k, due in due_list if due <= self.now and k != "reminder"]
-        recipients = recipients_for(self.session, series)
+        recipients = self._recipients_for(series)
         for kind, due in due_list:
             if kind in sent_kinds:
                 continue
@@ -265,7 +321,7 @@ class Planner:
             return
         if not kind.startswith("occurrence.") or event.occurrence_uid is None:
             return
-        occ = self.session.scalar(select(Occurrence).where(Occurrence.uid == event.occurrence_uid))
+        occ = self._occurrence(event.occurrence_uid)
         if occ is None:
             return
         if event.sequence is not None and occ.sequence > event.sequence:
@@ -276,11 +332,11 @@ class Planner:
         past = occ.start_at <= self.now
         if kind == "occurrence.cancelled":
             for m in messages:
-                if m.status == "pending":
+                if m.status == "pending" and m.kind in MEETING_NOTICES - {"cancellation"}:
                     m.status = "cancelled"
                     self.report.cancelled += 1
             if sent_kinds and not past:
-                for rcpt in recipients_for(self.session, occ.series):
+                for rcpt in self._recipients_for(occ.series):
                     self._add(
                         occ.uid,
                         "cancellation",
@@ -296,11 +352,15 @@ class Planner:
             return
         if kind in ("occurrence.moved", "occurrence.updated", "occurrence.reinstated"):
             for m in messages:
-                if m.status == "pending" and m.sequence < occ.sequence:
+                if (
+                    m.status == "pending"
+                    and m.kind in MEETING_NOTICES
+                    and m.sequence < occ.sequence
+                ):
                     m.status = "superseded"
                     self.report.superseded += 1
             if sent_kinds - {"cancellation"}:
-                for rcpt in recipients_for(self.session, occ.series):
+                for rcpt in self._recipients_for(occ.series):
                     self._add(
                         occ.uid,
                         "update",
@@ -331,30 +391,55 @@ class Planner:
         city = self.session.get(City, city_id)
         assert city is not None
         key = f"escalation-event-{event.id}"
+        secretariat = secretariat_for(self.session, city_id)
+        mids = [message_id_for("escalation", key, 0, r.email, city.domain) for r in secretariat]
         existing = set(
             self.session.scalars(
-                select(OutboxMessage.message_id).where(OutboxMessage.kind == "escalation")
+                select(OutboxMessage.message_id).where(OutboxMessage.message_id.in_(mids))
             )
         )
-        # Only what the escalation email may carry: no names, no narratives.
+        # Only what the escalation email may carry: no names (not even masked), no
+        # narratives, and the case number masked (SPEC §4; the agenda has the rest).
         context: dict[str, Any] = {
-            k: payload[k]
-            for k in (
-                "case_no",
-                "masked_name",
-                "district",
-                "rule",
-                "rule_title",
-                "listed_at",
-                "window",
-                "series",
-                "uid",
-            )
-            if k in payload
+            "case_no": mask_case_no(str(payload.get("case_no") or "")),
+            "district": payload.get("district") or "",
+            "rule": payload.get("rule") or "",
+            "rule_title": payload.get("rule_title") or "",
+            "listed_at": _roc_text(payload.get("listed_at")),
+            "deadline": _roc_text(payload.get("deadline")),
+            "window": _span_zh(str(payload.get("window") or "")),
+            "series": payload.get("series"),
+            "uid": payload.get("uid"),
         }
         context["key"] = key
-        for rcpt in secretariat_for(self.session, city_id):
+        for rcpt in secretariat:
             self._add(key, "escalation", 0, city, rcpt, self.now, context, existing)
+
+
+def mask_case_no(case_no: str) -> str:
+    """Keep letters, separators and the last two digits: TY-CP-0001 → TY-CP-**01."""
+    digits = [i for i, ch in enumerate(case_no) if ch.isdigit()]
+    hidden = set(digits[:-2]) if len(digits) > 2 else set(digits[:-1])
+    return "".join("*" if i in hidden else ch for i, ch in enumerate(case_no))
+
+
+def _span_zh(text: str) -> str:
+    """60d → 60日, 5wd → 5個工作日, 2w → 2週, 3mo → 3個月."""
+    try:
+        span = parse_span(text)
+    except ValueError:
+        return text
+    unit = {"d": "日", "wd": "個工作日", "w": "週", "mo": "個月"}.get(span.unit, span.unit)
+    return f"{abs(span.amount)}{unit}"
+
+
+def _roc_text(value: object) -> str:
+    if not value:
+        return ""
+    try:
+        return format_roc_date(date.fromisoformat(str(value)))
+    except ValueError:
+        return str(value)
 
 
 def plan_messages(session: Session, now: datetime) -> PlanReport:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import sys
 from collections.abc import Sequence
+from dataclasses import replace
 from datetime import date, datetime, time
 from pathlib import Path
 from typing import Annotated, Any
@@ -16,6 +17,7 @@ from sqlalchemy import select
 from meetings.rocdate import format_roc_date, format_roc_datetime
 from meetings.series import Config, build_config
 from meetings.yamlsource import SourceError, YamlDocument, load_yaml
+from scheduler import cli_cases, cli_feeds, cli_notify, cli_records, cli_users
 from scheduler.app import App
 from scheduler.cliutil import BadInput, date_opt, emit_json, handled, make_app
 
@@ -668,21 +670,88 @@ def events_list(
 def demo(
     now: NowOpt = None,
     keep: Annotated[bool, typer.Option(help="Keep an existing demo database.")] = False,
+    once: Annotated[
+        bool,
+        typer.Option(
+            "--no-serve",
+            "--once",
+            help="Set up, send what is due once, print the summary and exit (no server, no daemon).",
+        ),
+    ] = False,
+    host: Annotated[str, typer.Option(help="Web server interface.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Web server port (0: any free port).")] = 8000,
+    smtp_port: Annotated[int, typer.Option(help="Mail sink port (0: any free port).")] = 8025,
+    mail_dir: Annotated[
+        Path, typer.Option("--mail-dir", help="Where the mail sink stores .eml files.")
+    ] = Path("var/mail"),
+    interval: Annotated[float, typer.Option(help="Seconds between daemon ticks.")] = 15.0,
 ) -> None:
-    """Embedded defaults: fresh SQLite under var/, the example cities, this year's meetings."""
-    from config import EXAMPLES_DIR
-    from meetings.cadence import describe_zh
-    from meetings.models import Occurrence, Series
-    from meetings.operations import SpecRegistry, generate_schedule, load_config
+    """Embedded defaults: SQLite under var/, the example cities, the mail sink, server and daemon.
 
+    Generates this year's and next year's meetings, imports the sample cases, prints
+    an agenda and the feed URLs, then runs the mail sink, the web server and the
+    notification daemon in this process until Ctrl-C (``--no-serve``: dispatch once, exit).
+    """
+    from notifications.mailsink import MailSink
+
+    for option, value in (("--port", port), ("--smtp-port", smtp_port)):
+        if not 0 <= value <= 65535:
+            raise BadInput(f"{option}: 0–65535")
+    if not 1 <= interval <= 3600:
+        raise BadInput("--interval: between 1 and 3600 seconds")
+    web_port = 0 if once else _demo_port(host, port, "--port")
     if "LIAISON_DATABASE_URL" not in os.environ:
         db = Path("var/demo.db")
         if db.exists() and not keep:
             for suffix in ("", "-wal", "-shm"):
                 Path(str(db) + suffix).unlink(missing_ok=True)
         os.environ["LIAISON_DATABASE_URL"] = f"sqlite:///{db}"
+    if not keep and mail_dir.is_dir():
+        for old in mail_dir.glob("*.eml"):
+            old.unlink()
+    sink = MailSink(port=_demo_port("127.0.0.1", smtp_port, "--smtp-port"), directory=mail_dir)
+    sink.start()
+    try:
+        application = make_app(now)
+        application.settings = replace(
+            application.settings,
+            smtp_url=sink.url,
+            base_url=f"http://{host}:{web_port or port}",
+        )
+        _demo_setup(application)
+        _demo_cases(application)
+        _demo_feeds(application)
+        if once:
+            _demo_dispatch_once(application, mail_dir)
+        else:
+            _demo_serve(application, host, web_port, mail_dir, interval)
+    finally:
+        sink.stop()
+
+
+def _demo_port(host: str, port: int, option: str) -> int:
+    """``port`` if it is free on ``host`` (0: pick a free one); else exit 2 naming the option."""
+    import socket
+
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        try:
+            s.bind((host, port))
+        except OSError as exc:
+            raise BadInput(
+                f"{option}: cannot listen on {host}:{port} ({exc.strerror}); choose another port"
+            ) from None
+        free: int = s.getsockname()[1]
+        return free
+
+
+def _demo_setup(application: App) -> None:
+    """Load the example cities, generate this year and next, print a summary per series."""
+    from config import EXAMPLES_DIR
+    from meetings.cadence import describe_zh
+    from meetings.models import Occurrence, Series
+    from meetings.operations import SpecRegistry, generate_schedule, load_config
+
     cfg = read_config([EXAMPLES_DIR])
-    application = make_app(now)
     now_dt = application.clock.now()
     year = now_dt.astimezone(ZoneInfo("Asia/Taipei")).year
     # This year and next, so that "next meeting" is never empty late in the year.
@@ -728,51 +797,80 @@ def demo(
     typer.echo("")
     typer.echo("Try:  liaison series explain ty-city-liaison")
     typer.echo("      liaison schedule list --series ty-district-liaison --district 中壢區")
-    _demo_cases(application)
-    _demo_feeds(application)
 
 
 def _demo_cases(application: App) -> None:
     """Import the sample cases into 桃園市 and print the next network meeting's agenda."""
-    from scheduler.cli_cases import demo_cases
-
-    demo_cases(application)
+    cli_cases.demo_cases(application)
 
 
 def _demo_feeds(application: App) -> None:
-    """Print feed URLs once the feeds module is there."""
-    try:
-        from meetings.access import demo_feed_urls
-    except ImportError:
-        return
+    """Print a feed URL per example agency and series."""
+    from meetings.access import demo_feed_urls
+
     with application.transaction() as session:
         urls = demo_feed_urls(session, application.settings.base_url, application.clock.now())
     typer.echo("")
-    typer.echo("Calendar feeds (serve them with `liaison serve`):")
+    typer.echo("Calendar feeds:")
     for label, url in urls:
         typer.echo(f"  {label}: {url}")
 
 
-def _register_optional_commands() -> None:
-    """Command groups that live in their own modules (feeds, server, …)."""
-    import importlib
-
-    for name in (
-        "scheduler.cli_feeds",
-        "scheduler.cli_notify",
-        "scheduler.cli_records",
-        "scheduler.cli_cases",
-    ):
-        try:
-            module = importlib.import_module(name)
-        except ModuleNotFoundError as exc:
-            if exc.name != name:
-                raise
-            continue
-        module.register(app)
+def _mail_summary(report: Any, mail_dir: Path) -> str:
+    files = len(list(mail_dir.glob("*.eml"))) if mail_dir.is_dir() else 0
+    return (
+        f"sent {report.sent}, failed {report.failed}, to retry {report.retried}, "
+        f"skipped {report.skipped} — {files} messages in {mail_dir}/*.eml"
+    )
 
 
-_register_optional_commands()
+def _demo_dispatch_once(application: App, mail_dir: Path) -> None:
+    """`--no-serve`: raise case escalations, send what is due now, print the summary."""
+    from notifications.outbox import new_worker_id
+    from scheduler.jobs import housekeeping, tick
+
+    typer.echo("")
+    typer.echo(f"Mail sink: {application.settings.smtp_url} → {mail_dir}/*.eml")
+    housekeeping(application)
+    report = tick(application, new_worker_id())
+    typer.echo(f"Notifications: {_mail_summary(report, mail_dir)}")
+    for error in report.errors:
+        typer.echo(f"failed: {error}", err=True)
+    typer.echo("(`liaison demo` without --no-serve keeps the sink, server and daemon running)")
+
+
+def _demo_serve(application: App, host: str, port: int, mail_dir: Path, interval: float) -> None:
+    """Run the daemon (background threads) and the web server (this thread) until Ctrl-C."""
+    from notifications.outbox import new_worker_id
+    from scheduler.jobs import Daemon
+    from scheduler.web import run_server
+
+    def on_report(when: datetime, report: Any) -> None:
+        if report.sent or report.failed or report.retried:
+            typer.echo(f"{when:%Y-%m-%d %H:%M:%S} mail: {_mail_summary(report, mail_dir)}")
+
+    typer.echo("")
+    typer.echo(f"Mail sink:  {application.settings.smtp_url} — mail lands in {mail_dir}/*.eml")
+    typer.echo(f"Web server: {application.settings.base_url}  (feeds above, API /docs, /healthz)")
+    typer.echo(f"Daemon:     sends what is due now, then every {interval:g}s")
+    daemon = Daemon(application, new_worker_id(), interval, on_report=on_report)
+    daemon.start()
+    typer.echo("Running — press Ctrl-C to stop.")
+    try:
+        run_server(application, host, port, log_level="warning")
+    except KeyboardInterrupt:
+        pass
+    finally:
+        daemon.shutdown()
+        application.close()
+        typer.echo("Liaison demo stopped.")
+
+
+cli_feeds.register(app)
+cli_notify.register(app)
+cli_records.register(app)
+cli_cases.register(app)
+cli_users.register(app)
 
 
 def main() -> None:

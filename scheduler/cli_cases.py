@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -31,7 +32,48 @@ AsOpt = Annotated[
 ReasonOpt = Annotated[
     str | None, typer.Option("--reason", help="Why case data is needed (recorded in the audit).")
 ]
-PROGRESS_FROM = 2000  # rows; smaller files import without a progress bar
+PROGRESS_FROM = 2000  # rows; smaller files import without a progress bar unless --progress
+
+
+class ImportProgress:
+    """Progress of a case import on stderr (never stdout, so --json stays clean).
+
+    On a terminal it is a click progress bar; when forced with ``--progress`` on a
+    pipe or file, it is one plain line per tenth of the work.
+    """
+
+    def __init__(self, label: str, *, tty: bool) -> None:
+        self.label = label
+        self.tty = tty
+        self._bar: Any = None
+        self._next_tenth = 1
+
+    def __call__(self, done: int, total: int) -> None:
+        if total <= 0:
+            return
+        if self.tty:
+            if self._bar is None:
+                self._bar = click.progressbar(length=total, label=self.label, file=sys.stderr)
+                self._bar.__enter__()
+            self._bar.update(done - self._bar.pos)
+            return
+        tenth = done * 10 // total
+        if tenth >= self._next_tenth:
+            click.echo(f"{self.label}: {done:,}/{total:,} rows ({done * 100 // total}%)", err=True)
+            self._next_tenth = tenth + 1
+
+    def close(self) -> None:
+        if self._bar is not None:
+            self._bar.__exit__(None, None, None)
+            self._bar = None
+
+
+def _progress_wanted(flag: bool | None, rows: int) -> tuple[bool, bool]:
+    """(show progress, as a terminal bar): --progress forces it, else a large file on a TTY."""
+    tty = sys.stderr.isatty()
+    if flag is None:
+        return tty and rows >= PROGRESS_FROM, tty
+    return flag, tty
 
 
 def _viewer(as_: str | None, reason: str | None) -> tuple[str, str] | None:
@@ -52,6 +94,13 @@ def _viewer(as_: str | None, reason: str | None) -> tuple[str, str] | None:
 def cases_import(
     file: Annotated[Path, typer.Argument(metavar="FILE.csv|FILE.xlsx")],
     city: CityOpt = None,
+    progress: Annotated[
+        bool | None,
+        typer.Option(
+            "--progress/--no-progress",
+            help=f"Progress on stderr (default: on a terminal, for files of {PROGRESS_FROM}+ rows).",
+        ),
+    ] = None,
     now: NowOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
@@ -63,31 +112,38 @@ def cases_import(
     if not file.is_file():
         raise BadInput(f"{file}: no such file")
     application = make_app(now)
-    bar: Any = None
+    bars: list[ImportProgress] = []
 
-    def progress(done: int, total: int) -> None:
-        nonlocal bar
-        if total < PROGRESS_FROM:
-            return
-        if bar is None:
-            bar = click.progressbar(length=total, label="reading cases", file=sys.stderr)
-            bar.__enter__()
-        bar.update(done - bar.pos)
+    def phase(label: str) -> Callable[[int, int], None]:
+        def report(done: int, total: int) -> None:
+            show, tty = _progress_wanted(progress, total)
+            if not show:
+                return
+            if not bars or bars[-1].label != label:
+                if bars:
+                    bars[-1].close()
+                bars.append(ImportProgress(label, tty=tty))
+            bars[-1](done, total)
 
-    with application.transaction() as session:
-        city_row = resolve_city(session, city)
-        districts = list(
-            session.scalars(select(District.name).where(District.city_id == city_row.id))
-        )
-        try:
-            rows = parse_cases(file, districts, progress)
-        except CaseFileError as exc:
-            raise BadInput(*exc.errors) from None
-        finally:
-            if bar is not None:
-                bar.__exit__(None, None, None)
-        report = import_cases(session, city_row, rows, application.clock.now())
-        city_name = city_row.name
+        return report
+
+    try:
+        with application.transaction() as session:
+            city_row = resolve_city(session, city)
+            districts = list(
+                session.scalars(select(District.name).where(District.city_id == city_row.id))
+            )
+            try:
+                rows = parse_cases(file, districts, phase(f"reading {file.name}"))
+            except CaseFileError as exc:
+                raise BadInput(*exc.errors) from None
+            report = import_cases(
+                session, city_row, rows, application.clock.now(), progress=phase("importing")
+            )
+            city_name = city_row.name
+    finally:
+        if bars:
+            bars[-1].close()
     for w in report.warnings:
         typer.echo(f"warning: {w}", err=True)
     if as_json:
@@ -216,25 +272,31 @@ def cases_list(
 @cases_app.command("escalate")
 @handled
 def cases_escalate(now: NowOpt = None, as_json: JsonOpt = False) -> None:
-    """Raise escalations for listed cases undiscussed past their rule's window, and
-    schedule the next round of repeating case meetings (成效評估)."""
-    from meetings.case_operations import check_escalations, roll_repeats
+    """The daemon's case pass, by hand: events from held needs-assessment meetings, the
+    next round of repeating case meetings (成效評估), and escalations of listed cases
+    undiscussed past their rule's window (once per listing)."""
+    from meetings.case_operations import run_case_jobs
 
     application = make_app(now)
     with application.transaction() as session:
-        rolled = roll_repeats(session, application.clock.now())
-        raised = check_escalations(session, application.clock.now())
+        report = run_case_jobs(session, application.clock.now())
+    for w in report.meetings.warnings:
+        typer.echo(f"warning: {w}", err=True)
     if as_json:
-        emit_json({"escalations": raised, "meetings_created": rolled.created})
+        emit_json(report.as_dict())
         return
-    for e in raised:
+    for c, k, d in report.events:
+        typer.echo(f"case event: {c} {k} on {d}")
+    for e in report.escalations:
         typer.echo(
             f"escalation: {e['case_no']} ({e['rule']}) listed {e['listed_at']}, "
             f"window {e['window']} passed {e['deadline']}"
         )
-    for uid in rolled.created:
+    for uid in report.meetings.created:
         typer.echo(f"meeting created: {uid}")
-    typer.echo(f"{len(raised)} escalations, {len(rolled.created)} meetings created")
+    typer.echo(
+        f"{len(report.escalations)} escalations, {len(report.meetings.created)} meetings created"
+    )
 
 
 # --- agendas -----------------------------------------------------------------------------
@@ -254,7 +316,12 @@ def agenda_show(
     from meetings.agenda import withhold_cases
     from meetings.agenda_query import load_agenda
     from meetings.case_operations import get_occurrence, record_audit
-    from notifications.agenda_render import FORMATS, city_template_dirs, render_agenda
+    from notifications.agenda_render import (
+        FORMATS,
+        AgendaTemplateError,
+        city_template_dirs,
+        render_agenda,
+    )
 
     if fmt not in FORMATS:
         raise BadInput(f"--format: must be text, html or json, not {fmt!r}")
@@ -277,7 +344,11 @@ def agenda_show(
                 now=now_dt,
             )
         dirs = city_template_dirs(session, occ.series.city.name)
-    typer.echo(render_agenda(agenda, fmt, dirs), nl=fmt == "json")
+        try:  # inside the transaction: a broken template leaves no audit record
+            out = render_agenda(agenda, fmt, dirs)
+        except AgendaTemplateError as exc:
+            raise BadInput(str(exc)) from None
+    typer.echo(out, nl=fmt == "json")
 
 
 @agenda_app.command("freeze")
@@ -344,11 +415,42 @@ def register(app: typer.Typer) -> None:
     app.add_typer(audit_app, name="audit")
 
 
+SAMPLE_AS_OF = (2023, 3)  # config/sample_cases.csv reads as an export of mid-March 2023
+
+
+def shifted_sample(rows: list[Any], today: Any) -> list[Any]:
+    """The sample rows with every date moved by whole months so the export looks recent."""
+    from dataclasses import replace
+
+    from dateutil.relativedelta import relativedelta
+
+    months = (today.year - SAMPLE_AS_OF[0]) * 12 + today.month - SAMPLE_AS_OF[1]
+    if months <= 0:
+        return rows
+
+    def move(d: Any) -> Any:
+        return None if d is None else d + relativedelta(months=months)
+
+    return [
+        replace(
+            r,
+            reported_at=move(r.reported_at),
+            rereported_at=move(r.rereported_at),
+            order_expiry=move(r.order_expiry),
+        )
+        for r in rows
+    ]
+
+
 def demo_cases(application: Any) -> None:
-    """`liaison demo`: import config/sample_cases.csv into 桃園市 and print an agenda."""
+    """`liaison demo`: import config/sample_cases.csv into 桃園市 and print an agenda.
+
+    The sample's dates are moved to the months before today, so the agenda of the
+    next 兒少保護 network meeting looks like one a secretariat would print now.
+    """
     from config import EXAMPLES_DIR
     from meetings.agenda_query import load_agenda
-    from meetings.case_operations import import_cases, resolve_city
+    from meetings.case_operations import import_cases, local_today, resolve_city
     from meetings.caseimport import parse_cases
     from meetings.models import District, Occurrence
     from notifications.agenda_render import city_template_dirs, render_agenda
@@ -358,7 +460,8 @@ def demo_cases(application: Any) -> None:
     with application.transaction() as session:
         city = resolve_city(session, "桃園市")
         districts = list(session.scalars(select(District.name).where(District.city_id == city.id)))
-        report = import_cases(session, city, parse_cases(sample, districts), now)
+        rows = shifted_sample(parse_cases(sample, districts), local_today(now, city.timezone))
+        report = import_cases(session, city, rows, now)
         occ = session.scalar(
             select(Occurrence)
             .where(
@@ -375,7 +478,8 @@ def demo_cases(application: Any) -> None:
             text = render_agenda(agenda, "text", city_template_dirs(session, city.name))
     typer.echo("")
     typer.echo(
-        f"Sample cases (桃園市): {report.created} imported, {len(report.listing.listed)} listed, "
+        f"Sample cases (桃園市, {sample.name}, dates moved to recent months): "
+        f"{report.created} imported, {len(report.listing.listed)} listed, "
         f"{len(report.meetings.created)} case meetings created"
     )
     if text is not None and occ is not None:

@@ -1,4 +1,8 @@
-"""CLI: `liaison notify …`, `liaison run` (the daemon) and `liaison mailsink`."""
+"""CLI: `liaison notify …`, `liaison run` (the daemon) and `liaison mailsink`.
+
+The notification modules (icalendar, aiosmtplib, templates) are imported inside the
+commands, so that every other `liaison` command starts without them.
+"""
 
 from __future__ import annotations
 
@@ -10,9 +14,6 @@ from typing import Annotated, Any
 import typer
 from sqlalchemy import func, select
 
-from notifications.dispatch import dispatch_due, minutes_due_check
-from notifications.mailer import SmtpMailer, parse_smtp_url
-from notifications.outbox import OutboxMessage, new_worker_id
 from scheduler.cliutil import BadInput, emit_json, handled, make_app
 
 notify_app = typer.Typer(help="Email notifications: dispatch and status.", no_args_is_help=True)
@@ -22,6 +23,8 @@ JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON.")]
 
 
 def _smtp(url: str) -> Any:
+    from notifications.mailer import parse_smtp_url
+
     try:
         return parse_smtp_url(url)
     except ValueError as exc:
@@ -31,12 +34,13 @@ def _smtp(url: str) -> Any:
 @notify_app.command("dispatch")
 @handled
 def notify_dispatch(now: NowOpt = None, as_json: JsonOpt = False) -> None:
-    """Send every message that is due, then exit."""
+    """Plan from new events and minutes deadlines, send every message that is due, exit."""
+    from notifications.dispatch import dispatch_due
+    from notifications.mailer import SmtpMailer
+
     application = make_app(now)
     smtp = _smtp(application.settings.smtp_url)
     when = application.clock.now()
-    with application.transaction() as session:
-        minutes_due_check(session, when)
     report = asyncio.run(
         dispatch_due(
             application.sessions,
@@ -62,6 +66,8 @@ def notify_dispatch(now: NowOpt = None, as_json: JsonOpt = False) -> None:
 @handled
 def notify_status(as_json: JsonOpt = False) -> None:
     """Counts of pending, sent and failed messages, and the failures."""
+    from notifications.outbox import OutboxMessage
+
     application = make_app()
     with application.transaction() as session:
         counts = dict(
@@ -108,6 +114,7 @@ def register(app: typer.Typer) -> None:
         once: Annotated[bool, typer.Option("--once", help="Run one tick and exit.")] = False,
     ) -> None:
         """The daemon: plans and sends due messages continuously (APScheduler ticker)."""
+        from notifications.outbox import new_worker_id
         from scheduler.jobs import Daemon
 
         if not 1 <= interval <= 3600:
@@ -116,8 +123,9 @@ def register(app: typer.Typer) -> None:
         _smtp(application.settings.smtp_url)
         worker = new_worker_id()
         if once:
-            from scheduler.jobs import tick
+            from scheduler.jobs import housekeeping, tick
 
+            housekeeping(application)
             r = tick(application, worker)
             typer.echo(f"sent {r.sent} failed {r.failed} retry {r.retried} skipped {r.skipped}")
             return

@@ -214,20 +214,58 @@ def minutes_show(uid: UidArg, as_json: JsonOpt = False) -> None:
 
 def discussed(
     uid: UidArg,
-    case_nos: Annotated[list[str], typer.Argument(metavar="CASE_NO...", help="Case numbers.")],
+    case_nos: Annotated[
+        list[str] | None,
+        typer.Argument(metavar="[CASE_NO]...", help="Case numbers discussed."),
+    ] = None,
+    agenda: Annotated[
+        bool,
+        typer.Option("--agenda", help="Confirm the frozen agenda: every case on it was discussed."),
+    ] = False,
     now: NowOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Record the cases discussed at a held meeting (個案研討)."""
-    from meetings.records import record_case_discussions
+    from meetings.records import confirm_agenda_discussions, record_case_discussions
 
+    if agenda == bool(case_nos):
+        raise BadInput("give the case numbers discussed, or --agenda (not both)")
     application = make_app(now)
     with application.transaction() as session:
-        done = record_case_discussions(session, uid, case_nos, application.clock.now())
+        if agenda:
+            done = confirm_agenda_discussions(session, uid, application.clock.now())
+        else:
+            done = record_case_discussions(session, uid, case_nos or [], application.clock.now())
     if as_json:
         emit_json({"uid": uid, "cases": done})
         return
     typer.echo(f"{uid}: {len(done)} cases discussed ({', '.join(done)})")
+
+
+@minutes_app.command("missing")
+@handled
+def minutes_missing(
+    lookback: Annotated[
+        int, typer.Option("--lookback", min=1, help="Deadlines in the last N days.")
+    ] = 90,
+    now: NowOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Meetings whose minutes are past their deadline (minutes_due) and not recorded."""
+    from meetings.records import meetings_missing_minutes
+
+    application = make_app(now)
+    with application.transaction() as session:
+        missing = meetings_missing_minutes(session, application.clock.now(), lookback_days=lookback)
+        data = [m.as_dict() for m in missing]
+    if as_json:
+        emit_json(data)
+        return
+    if not data:
+        typer.echo("no minutes overdue")
+    for d in data:
+        state = "held" if d["held"] else "not recorded as held"
+        typer.echo(f"{d['uid']}  {d['meeting_on']} ({state})  due {d['due_on']}  {d['title']}")
 
 
 # --- action items ----------------------------------------------------------------------------
@@ -337,40 +375,28 @@ def kpi(
     as_json: JsonOpt = False,
 ) -> None:
     """Coverage KPIs of a year (SPEC §7), per series instance and in total."""
-    from meetings.kpi_reports import render_csv, render_html, write_xlsx
-    from meetings.kpis import compute_kpis
+    from meetings.kpi_reports import kpi_report_bytes
 
     if as_json:
         fmt = "json"
     if fmt not in FORMATS:
         raise BadInput(f"--format: must be one of {', '.join(FORMATS)}, not {fmt!r}")
     if not (1 <= year <= 300 or 1912 <= year <= 2300):
-        raise BadInput(f"--year: {year} is neither an ROC nor a Gregorian year")
+        raise BadInput(f"--year: {year} is neither an ROC (e.g. 112) nor a Gregorian year")
     cutoff = date_opt(as_of, "--as-of")
     if fmt == "xlsx" and out is None:
         raise BadInput("--out: an xlsx report needs a file, e.g. --out kpi-112.xlsx")
     application = make_app()
     with application.transaction() as session:
-        report = compute_kpis(session, year, series_id=series, district=district, as_of=cutoff)
-    if fmt == "xlsx":
-        assert out is not None
-        write_xlsx(report, out)
-        typer.echo(f"wrote {out}")
-        return
-    if fmt == "json":
-        import json
-
-        text = json.dumps(report.as_json(), ensure_ascii=False, indent=2) + "\n"
-    elif fmt == "csv":
-        text = render_csv(report)
-    else:
-        text = render_html(report)
+        content, _media = kpi_report_bytes(
+            session, year, fmt, series_id=series, district=district, as_of=cutoff
+        )
     if out is None:
-        typer.echo(text, nl=False)
-    else:
-        out.parent.mkdir(parents=True, exist_ok=True)
-        out.write_text(text, encoding="utf-8")
-        typer.echo(f"wrote {out}")
+        typer.echo(content.decode("utf-8"), nl=False)
+        return
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_bytes(content)
+    typer.echo(f"wrote {out}")
 
 
 def register(app: typer.Typer) -> None:

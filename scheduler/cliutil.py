@@ -11,7 +11,7 @@ from typing import Any, NoReturn, TypeVar
 from zoneinfo import ZoneInfo
 
 import typer
-from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import DataError, OperationalError
 
 from meetings.rocdate import parse_date
 from meetings.workdays import CalendarFileError
@@ -65,6 +65,8 @@ def handled(fn: F) -> F:
                 _fail(2, exc.messages)
             except OperationError as exc:
                 _fail(2, [f"error: {exc}"])
+            except DataError as exc:  # a value the database refuses (e.g. NUL on PostgreSQL)
+                _fail(2, [f"error: the database refused a value: {str(exc.orig).splitlines()[0]}"])
             except OperationalError as exc:
                 if attempt < LOCKED_ATTEMPTS and _locked(exc):
                     typer.echo(

@@ -13,18 +13,19 @@ from datetime import datetime
 from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.triggers.interval import IntervalTrigger
 
-from notifications.dispatch import DispatchReport, dispatch_due, minutes_due_check
+from meetings.case_operations import run_case_jobs
+from notifications.dispatch import DispatchReport, dispatch_due
 from notifications.mailer import SmtpMailer, parse_smtp_url
 from scheduler.app import App
 
 log = logging.getLogger("liaison.jobs")
 
+HOUSEKEEPING_SECONDS = 3600.0
+
 
 def tick(app: App, worker: str) -> DispatchReport:
-    """One pass: plan from new events, check minutes deadlines, send what is due."""
+    """One pass: plan from new events and minutes deadlines, send what is due."""
     now = app.clock.now()
-    with app.transaction() as session:
-        minutes_due_check(session, now)
     smtp = parse_smtp_url(app.settings.smtp_url)
     return asyncio.run(
         dispatch_due(
@@ -37,8 +38,18 @@ def tick(app: App, worker: str) -> DispatchReport:
     )
 
 
+def housekeeping(app: App) -> int:
+    """Case deadlines (hourly): held needs assessments, the next 成效評估 round, escalations.
+
+    Returns the number of escalations raised; the next tick mails them.
+    """
+    now = app.clock.now()
+    with app.transaction() as session:
+        return len(run_case_jobs(session, now).escalations)
+
+
 class Daemon:
-    """Runs `tick` every `interval` seconds until stopped (or once)."""
+    """Runs `tick` every `interval` seconds (and `housekeeping` hourly) until stopped."""
 
     def __init__(
         self,
@@ -63,8 +74,16 @@ class Daemon:
         if self.on_report is not None:
             self.on_report(self.app.clock.now(), report)
 
-    def run_forever(self) -> None:
-        self._run_tick()  # at once on start: whatever became due while we were down
+    def _run_housekeeping(self) -> None:
+        try:
+            housekeeping(self.app)
+        except Exception:  # keep the daemon alive; the next run retries
+            log.exception("housekeeping failed")
+
+    def start(self) -> None:
+        """Tick at once (what became due while we were down), then in the background."""
+        self._run_housekeeping()
+        self._run_tick()
         self._scheduler.add_job(
             self._run_tick,
             IntervalTrigger(seconds=self.interval),
@@ -72,11 +91,27 @@ class Daemon:
             coalesce=True,
             id="tick",
         )
+        self._scheduler.add_job(
+            self._run_housekeeping,
+            IntervalTrigger(seconds=HOUSEKEEPING_SECONDS),
+            max_instances=1,
+            coalesce=True,
+            id="housekeeping",
+        )
         self._scheduler.start()
+
+    def shutdown(self) -> None:
+        """Stop the timer and wait for a running tick to finish."""
+        if self._scheduler.running:
+            self._scheduler.shutdown(wait=True)
+
+    def run_forever(self) -> None:
+        """`start`, then block until `stop`."""
+        self.start()
         try:
             self._stopped.wait()
         finally:
-            self._scheduler.shutdown(wait=True)
+            self.shutdown()
 
     def stop(self) -> None:
         self._stopped.set()

@@ -1,10 +1,12 @@
 """The HTTP side of `liaison serve`: calendar feeds, the JSON API, health.
 
-- ``GET /feeds/{token}.ics`` — a feed token's calendar. ETag/Last-Modified come
-  from one aggregate query (:func:`meetings.access.feed_fingerprint`); a
-  matching ``If-None-Match`` (or ``If-Modified-Since``) answers 304 without
-  building anything, and built feeds are kept in a small in-process cache
-  keyed by ETag, so a hit costs two indexed queries.
+- ``GET /feeds/{token}.ics`` — a feed token's calendar. The ETag is a hash of
+  everything the feed's bytes depend on (:func:`meetings.access.feed_snapshot`),
+  so it changes exactly when they do. A matching ``If-None-Match`` (or
+  ``If-Modified-Since``) answers 304 without building anything; built feeds are
+  kept in a small in-process cache keyed by ETag. While the database is
+  unchanged since a token's ETag was computed (one indexed query,
+  :func:`meetings.access.data_version`), the answer comes from memory.
 - ``/api/...`` — read-only JSON for holders of a bearer API token.
 - Errors are short JSON bodies (``{"detail": "..."}``), never a traceback.
 """
@@ -13,9 +15,10 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections import OrderedDict
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, replace
 from datetime import date, datetime, timedelta
 from email.utils import format_datetime, parsedate_to_datetime
 from typing import Annotated, Any, Generic, Protocol, TypeVar
@@ -26,29 +29,36 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy import select, text
+from sqlalchemy.exc import DataError
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from meetings.access import (
     Role,
     api_role,
     data_version,
-    feed_events,
-    feed_fingerprint,
+    feed_snapshot,
     hash_token,
     resolve_feed,
 )
+from meetings.kpis import compute_kpis
 from meetings.models import Occurrence, Series
+from meetings.operations import OperationError
 from meetings.rocdate import parse_date
 from notifications.ics import FeedEvent, build_feed
 from scheduler.app import App
+from scheduler.pages import mount_pages
 
 log = logging.getLogger("liaison.web")
 TAIPEI = ZoneInfo("Asia/Taipei")
 MAX_API_WINDOW_DAYS = 3 * 366
 MAX_API_ROWS = 10_000
-FEED_REFRESH = timedelta(hours=1)
 FEED_CACHE_SIZE = 256
+# How long a feed answered from memory is trusted before the database is asked again
+# whether the token is still live and anything changed (so a revocation or a moved
+# meeting shows within this time; calendar clients poll hourly at most).
+FEED_RECHECK_SECONDS = 1.0
 ICS_TYPE = "text/calendar; charset=utf-8"
 
 
@@ -107,13 +117,16 @@ class _LRU(Generic[T]):
 
 @dataclass(frozen=True)
 class _Known:
-    """A token's last fingerprint and the database version and day it was computed for."""
+    """A token's last ETag, the database version and day it was computed for, and when
+    (on the server's monotonic clock) the token and version were last checked."""
 
     version: tuple[Any, ...]
     day: date
     tz: str
     etag: str
     last_modified: datetime
+    checked: float
+    headers: tuple[tuple[str, str], ...]
 
 
 def _local_day(now: datetime, tz: str) -> date:
@@ -141,6 +154,43 @@ def _not_modified_since(header: str, last_modified: datetime) -> bool:
     if since.tzinfo is None:
         return False
     return last_modified.replace(microsecond=0) <= since
+
+
+Answer = tuple[int, list[tuple[bytes, bytes]], bytes]
+MemoryLookup = Callable[[str, str | None, str | None], Answer | None]
+
+
+class _FeedsFromMemory:
+    """Pure ASGI front for ``GET /feeds/{token}.ics`` answered from memory.
+
+    When a token's ETag is known, was re-validated less than ``recheck`` seconds ago
+    and the body (or a 304) is at hand, the answer is written here, before FastAPI's
+    routing and dependency machinery; anything else passes through to the app.
+    """
+
+    def __init__(self, app: ASGIApp, lookup: MemoryLookup) -> None:
+        self.app = app
+        self.lookup = lookup
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and scope["method"] == "GET":
+            path: str = scope["path"]
+            if path.startswith("/feeds/") and path.endswith(".ics"):
+                inm = ims = None
+                for name, value in scope["headers"]:
+                    if name == b"if-none-match":
+                        inm = value.decode("latin-1")
+                    elif name == b"if-modified-since":
+                        ims = value.decode("latin-1")
+                answer = self.lookup(path[len("/feeds/") : -len(".ics")], inm, ims)
+                if answer is not None:
+                    status, headers, body = answer
+                    await send(
+                        {"type": "http.response.start", "status": status, "headers": headers}
+                    )
+                    await send({"type": "http.response.body", "body": body})
+                    return
+        await self.app(scope, receive, send)
 
 
 def _parse_day(value: str | None, name: str) -> date | None:
@@ -228,13 +278,30 @@ def reader(role: Annotated[Role, Depends(require_token)]) -> Role:
 Reader = Annotated[Role, Depends(reader)]
 
 
+def staff(role: Annotated[Role, Depends(require_token)]) -> Role:
+    """Who may read KPIs: admin and secretariat (403 for participants)."""
+    if role not in ("admin", "secretariat"):
+        raise StarletteHTTPException(403, "admin or secretariat token required")
+    return role
+
+
+Staff = Annotated[Role, Depends(staff)]
+
+
 def create_web_app(
     app: App,
     *,
     builder: FeedBuilder | None = None,
     cache_size: int = FEED_CACHE_SIZE,
+    recheck: float = FEED_RECHECK_SECONDS,
+    ticker: Callable[[], float] = time.monotonic,
 ) -> FastAPI:
-    """The ASGI application of `liaison serve` over ``app``'s database and clock."""
+    """The ASGI application of `liaison serve` over ``app``'s database and clock.
+
+    A feed answered from memory is re-validated against the database (token still
+    live, nothing changed) when it was last checked ``recheck`` seconds ago or
+    more, on the ``ticker`` clock; ``recheck=0`` checks on every request.
+    """
     build: FeedBuilder = builder or build_feed
     cache: _LRU[bytes] = _LRU(cache_size)
     fronts: _LRU[_Known] = _LRU(4 * cache_size)
@@ -267,6 +334,11 @@ def create_web_app(
     async def _api_error(_request: Request, exc: ApiError) -> Response:
         return _error(exc.status, exc.detail)
 
+    @web.exception_handler(DataError)
+    async def _data_error(_request: Request, _exc: DataError) -> Response:
+        # a request value the database cannot take (NUL on PostgreSQL): the client's fault
+        return _error(400, "invalid request: a value contains characters that are not allowed")
+
     @web.exception_handler(Exception)
     async def _crash(request: Request, exc: Exception) -> Response:
         log.exception("unhandled error on %s %s", request.method, request.url.path)
@@ -285,13 +357,7 @@ def create_web_app(
 
     def respond(request: Request, known: _Known, body: bytes | None) -> Response | None:
         """304 if the client's copy is current; the cached body if we have it; else None."""
-        headers = {
-            "ETag": known.etag,
-            "Last-Modified": format_datetime(known.last_modified, usegmt=True),
-            "Cache-Control": "private, no-cache",
-            "X-Content-Type-Options": "nosniff",
-            "Referrer-Policy": "no-referrer",
-        }
+        headers = dict(known.headers)
         inm = request.headers.get("if-none-match")
         ims = request.headers.get("if-modified-since")
         if (inm is not None and _etag_matches(inm, known.etag)) or (
@@ -303,21 +369,60 @@ def create_web_app(
         headers["Content-Disposition"] = 'inline; filename="liaison.ics"'
         return Response(content=body, media_type=ICS_TYPE, headers=headers)
 
-    def full(token: str, request: Request, now: datetime, version: tuple[Any, ...]) -> Response:
-        """Resolve the scope, compute its fingerprint, build the feed if not cached."""
+    def from_memory(token: str, inm: str | None, ims: str | None) -> Answer | None:
+        """The answer for a token re-validated less than ``recheck`` s ago, if at hand."""
+        known = fronts.get(hash_token(token))
+        if known is None or ticker() - known.checked >= recheck:
+            return None
+        if known.day != _local_day(app.clock.now(), known.tz):
+            return None
+        raw = [(k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in known.headers]
+        if (inm is not None and _etag_matches(inm, known.etag)) or (
+            inm is None and ims is not None and _not_modified_since(ims, known.last_modified)
+        ):
+            return 304, raw, b""
+        body = cache.get(known.etag)
+        if body is None:
+            return None
+        raw += [
+            (b"content-disposition", b'inline; filename="liaison.ics"'),
+            (b"content-type", ICS_TYPE.encode("latin-1")),
+            (b"content-length", str(len(body)).encode("latin-1")),
+        ]
+        return 200, raw, body
+
+    web.add_middleware(_FeedsFromMemory, lookup=from_memory)
+
+    def full(
+        token: str, request: Request, now: datetime, version: tuple[Any, ...], checked: float
+    ) -> Response:
+        """Resolve the scope, read its content and ETag, build the feed unless not needed."""
         with app.transaction() as session:
             scope = resolve_feed(session, token)
             if scope is None:
                 return _error(404, "not found")
-            fp = feed_fingerprint(session, scope, now)
-            known = _Known(version, _local_day(now, scope.tz), scope.tz, fp.etag, fp.last_modified)
-            fronts.put(hash_token(token), known)
-            answer = respond(request, known, cache.get(fp.etag))
-            if answer is not None:
-                return answer
-            events = feed_events(session, scope, now, base_url)
-        body = build(events, calname=scope.calname, now=now, tz=scope.tz, refresh=FEED_REFRESH)
-        cache.put(fp.etag, body)
+            snap = feed_snapshot(session, scope, now, base_url)
+        known = _Known(
+            version,
+            _local_day(now, scope.tz),
+            scope.tz,
+            snap.etag,
+            snap.last_modified,
+            checked,
+            (
+                ("ETag", snap.etag),
+                ("Last-Modified", format_datetime(snap.last_modified, usegmt=True)),
+                ("Cache-Control", "private, no-cache"),
+                ("X-Content-Type-Options", "nosniff"),
+                ("Referrer-Policy", "no-referrer"),
+            ),
+        )
+        fronts.put(hash_token(token), known)
+        answer = respond(request, known, cache.get(snap.etag))
+        if answer is not None:
+            return answer
+        body = build(snap.events, calname=snap.calname, now=now, tz=snap.tz, refresh=snap.refresh)
+        cache.put(snap.etag, body)
         answer = respond(request, known, body)
         assert answer is not None
         return answer
@@ -332,25 +437,38 @@ def create_web_app(
     async def feed(token: str, request: Request) -> Response:
         """A calendar feed (RFC 5545) for a feed token; 304 when unchanged.
 
-        Fast path (inline, one indexed query): the token is live and nothing in
-        the database changed since this token's fingerprint was computed today →
-        answer from memory. Anything else runs the full path in a worker thread.
+        Fastest path (no query): this token's ETag was computed today and checked
+        less than ``recheck`` seconds ago → answer from memory. Fast path (inline,
+        one indexed query): the token is live and nothing in the database changed
+        since → the same. Anything else runs the full path in a worker thread.
         """
         now = app.clock.now()
-        with app.engine.connect() as conn:  # Core, not a Session: a third of the cost
-            version = data_version(conn, token)
-        if version is None:
-            return _error(404, "not found")
-        known = fronts.get(hash_token(token))
+        key = hash_token(token)
+        known = fronts.get(key)
+        tick = ticker()
         if (
             known is not None
-            and known.version == version
+            and tick - known.checked < recheck
             and known.day == _local_day(now, known.tz)
         ):
             answer = respond(request, known, cache.get(known.etag))
             if answer is not None:
                 return answer
-        return await run_in_threadpool(full, token, request, now, version)
+        with app.engine.connect() as conn:  # Core, not a Session: a third of the cost
+            version = data_version(conn, token)
+        if version is None:
+            return _error(404, "not found")
+        if (
+            known is not None
+            and known.version == version
+            and known.day == _local_day(now, known.tz)
+        ):
+            known = replace(known, checked=tick)
+            fronts.put(key, known)
+            answer = respond(request, known, cache.get(known.etag))
+            if answer is not None:
+                return answer
+        return await run_in_threadpool(full, token, request, now, version, tick)
 
     @web.get("/api/series", tags=["api"])
     def api_series(role: Reader) -> list[dict[str, Any]]:
@@ -404,15 +522,53 @@ def create_web_app(
                 raise ApiError(404, "not found")
             return _occurrence_json(occ, role)
 
+    @web.get("/api/kpi", tags=["api"])
+    def api_kpi(
+        role: Staff,
+        year: Annotated[int, Query(description="ROC year (112) or Gregorian year (2023).")],
+        series: Annotated[str | None, Query(max_length=63, description="Only this series.")] = None,
+        district: Annotated[
+            str | None, Query(max_length=40, description="Only this district.")
+        ] = None,
+        as_of: Annotated[
+            str | None, Query(description="Count up to this date (YYYY-MM-DD).")
+        ] = None,
+    ) -> dict[str, Any]:
+        """The coverage KPIs of a year (SPEC §7), per series instance and in total."""
+        cutoff = _parse_day(as_of, "as_of")
+        with app.transaction() as session:
+            if series is not None and session.get(Series, series) is None:
+                raise ApiError(404, "unknown series")
+            try:
+                report = compute_kpis(
+                    session, year, series_id=series, district=district, as_of=cutoff
+                )
+            except OperationError as exc:
+                raise ApiError(400, str(exc)) from exc
+            return report.as_json()
+
+    mount_pages(web, app)  # the secretariat's HTML pages (scheduler/pages.py)
     return web
 
 
 def run_server(app: App, host: str, port: int, *, log_level: str = "info") -> None:
-    """Serve until interrupted (uvicorn, one process)."""
+    """Serve until interrupted (uvicorn, one process).
+
+    No access log: a feed URL *is* its secret token, so request lines must not be
+    written anywhere. uvicorn picks its fastest installed HTTP parser and event
+    loop (httptools, uvloop) and falls back to h11/asyncio.
+    """
     import uvicorn
 
     config = uvicorn.Config(
-        create_web_app(app), host=host, port=port, log_level=log_level, server_header=False
+        create_web_app(app),
+        host=host,
+        port=port,
+        log_level=log_level,
+        access_log=False,
+        server_header=False,
+        http="auto",
+        loop="auto",
     )
     uvicorn.Server(config).run()
 

@@ -48,6 +48,32 @@ sqlite_only = pytest.mark.skipif(BACKEND != "sqlite", reason="SQLite-specific be
 postgresql_only = pytest.mark.skipif(BACKEND != "postgresql", reason="needs PostgreSQL")
 
 
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line(
+        "markers",
+        "any_backend: uses the database, but nothing backend-specific (run on SQLite only)",
+    )
+
+
+def _on_postgresql(item: pytest.Item) -> bool:
+    return "db_url" in getattr(item, "fixturenames", ()) and not item.get_closest_marker(
+        "any_backend"
+    )
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """On PostgreSQL, run only the tests that use the database under test (``db_url``):
+    the others cannot behave differently there and already ran on SQLite (so do tests
+    marked ``any_backend``). ``LIAISON_TEST_EVERYTHING=1`` keeps them all."""
+    if BACKEND != "postgresql" or os.environ.get("LIAISON_TEST_EVERYTHING") == "1":
+        return
+    keep = [i for i in items if _on_postgresql(i)]
+    dropped = [i for i in items if not _on_postgresql(i)]
+    if dropped:
+        config.hook.pytest_deselected(items=dropped)
+        items[:] = keep
+
+
 def _libpq(url: str) -> str:
     """SQLAlchemy URL → libpq conninfo URL."""
     return url.replace("postgresql+psycopg://", "postgresql://", 1)

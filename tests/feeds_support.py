@@ -170,16 +170,36 @@ class LiveServer:
     builder: CountingBuilder = field(default_factory=CountingBuilder)
 
 
+@dataclass
+class Ticker:
+    """A monotonic clock the test moves by hand (the server's re-check interval)."""
+
+    now: float = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
 @contextmanager
-def live_server(app: App, builder: CountingBuilder | None = None) -> Iterator[LiveServer]:
-    """Run the real ASGI app on uvicorn on an ephemeral loopback port."""
+def live_server(
+    app: App,
+    builder: CountingBuilder | None = None,
+    *,
+    recheck: float = 0.0,
+    ticker: Ticker | None = None,
+) -> Iterator[LiveServer]:
+    """Run the real ASGI app on uvicorn on an ephemeral loopback port.
+
+    ``recheck=0`` (the default here): every feed request re-validates against the
+    database, so a test sees each change at once.
+    """
     builder = builder or CountingBuilder()
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.bind(("127.0.0.1", 0))
     port = sock.getsockname()[1]
     config = uvicorn.Config(
-        create_web_app(app, builder=builder),
+        create_web_app(app, builder=builder, recheck=recheck, ticker=ticker or Ticker()),
         log_level="critical",
         lifespan="off",
         server_header=False,

@@ -38,6 +38,8 @@ def bin_dir() -> Path:
     """Where initdb and pg_ctl live."""
     explicit = os.environ.get("PG_BINDIR")
     if explicit:
+        if not (Path(explicit) / "initdb").exists():
+            raise RuntimeError(f"PG_BINDIR={explicit}: no initdb there")
         return Path(explicit)
     found = sorted(
         glob.glob("/usr/lib/postgresql/*/bin/initdb"),
@@ -241,7 +243,12 @@ def main(argv: list[str] | None = None) -> int:
         raise SystemExit(128 + signum)
 
     signal.signal(signal.SIGTERM, _terminate)
-    cluster = start(directory)
+    try:
+        cluster = start(directory)
+    except (RuntimeError, OSError, subprocess.SubprocessError) as exc:
+        shutil.rmtree(directory, ignore_errors=True)
+        print(f"tests.pg: cannot start PostgreSQL: {exc}", file=sys.stderr)
+        return 2
     try:
         env = dict(os.environ, LIAISON_TEST_DATABASE_URL=cluster.admin_url)
         print(f"tests.pg: PostgreSQL at {cluster.admin_url}", file=sys.stderr, flush=True)

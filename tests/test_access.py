@@ -79,7 +79,8 @@ def test_revoked_and_malformed_tokens_resolve_to_nothing(app: App) -> None:
         issued = create_feed_token(s, "series", "cp", app.clock.now())
         assert len(issued.token) >= 43  # 32 random bytes, URL-safe
         assert resolve_feed(s, issued.token) is not None
-        assert resolve_feed(s, issued.token[:-1] + "A") is None
+        other = "B" if issued.token.endswith("A") else "A"
+        assert resolve_feed(s, issued.token[:-1] + other) is None
         assert resolve_feed(s, "../../etc/passwd") is None
         assert resolve_feed(s, "") is None
         assert revoke_feed_token(s, issued.id, app.clock.now()) is True

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from datetime import date, datetime
 from pathlib import Path
 
@@ -161,6 +162,8 @@ def test_rendered_text_snapshot(app: App, cli: Cli, tmp_path: Path) -> None:
     result = cli("agenda", "show", FEB, *args)
     assert result.exit_code == 0, result.stderr
     expected = (SNAPSHOTS / "agenda_cp_network_20230208.txt").read_text(encoding="utf-8")
+    if os.environ.get("UPDATE_SNAPSHOTS"):
+        (SNAPSHOTS / "agenda_cp_network_20230208.txt").write_text(result.stdout, encoding="utf-8")
     assert result.stdout == expected
 
 
@@ -206,3 +209,123 @@ def test_city_templates_override_and_stay_confined(app: App, cli: Cli, tmp_path:
 def test_render_unknown_format_is_refused() -> None:
     with pytest.raises(ValueError, match="unknown format"):
         render_agenda(build_agenda(info(), listed=[]), "pdf")
+
+
+def test_section_two_lists_open_action_items_of_earlier_meetings(
+    app: App, cli: Cli, tmp_path: Path
+) -> None:
+    load_city(app)
+    import_text(app, tmp_path, csv_text())
+    after_jan = "2023-01-12T09:00"
+    assert cli("agenda", "show", FEB, "--format", "json").exit_code == 0
+    empty = json.loads(cli("agenda", "show", FEB, "--format", "json", "--now", after_jan).stdout)
+    assert empty["action_items"] == []
+    # January is held and decides two things; one is closed before February.
+    held = cli("attendance", "record", JAN, "--agency", "DVPC", "--status", "present",
+               "--now", after_jan)  # fmt: skip
+    assert held.exit_code == 0, held.stderr
+    ids = []
+    for text, owner, due in (
+        ("召開親職教育協調", "POL", "2023-02-01"),
+        ("安排就學", "DVPC", "2023-01-20"),
+    ):
+        out = cli("actions", "add", JAN, text, "--owner", owner, "--due", due, "--json",
+                  "--now", after_jan)  # fmt: skip
+        assert out.exit_code == 0, out.stderr
+        ids.append(json.loads(out.stdout)["id"])
+    shown = cli("agenda", "show", FEB, "--now", after_jan)
+    assert "（一）安排就學（家防中心；期限：112年1月20日（星期五））" in shown.stdout
+    assert "（二）召開親職教育協調（警察局；期限：112年2月1日（星期三））" in shown.stdout
+    closed = cli("actions", "close", str(ids[1]), "--now", "2023-01-19T09:00")
+    assert closed.exit_code == 0, closed.stderr
+    data = json.loads(cli("agenda", "show", FEB, "--format", "json").stdout)
+    assert [a["text"] for a in data["action_items"]] == ["召開親職教育協調"]
+    assert data["action_items"][0]["owner"] == "警察局"
+    # January's own agenda does not track its own decisions; March tracks them too.
+    jan = json.loads(cli("agenda", "show", JAN, "--format", "json").stdout)
+    assert jan["action_items"] == []
+    # Frozen with February's agenda; an item added later goes to the next meeting.
+    assert cli("agenda", "freeze", FEB, "--now", "2023-02-01T09:00").exit_code == 0
+    more = cli("actions", "add", JAN, "補充資料", "--owner", "POL", "--due", "2023-03-01",
+               "--now", "2023-02-02T09:00")  # fmt: skip
+    assert more.exit_code == 0, more.stderr
+    feb = json.loads(cli("agenda", "show", FEB, "--format", "json").stdout)
+    assert [a["text"] for a in feb["action_items"]] == ["召開親職教育協調"]
+    mar = json.loads(
+        cli("agenda", "show", uid("cp-network", "20230308"), "--format", "json").stdout
+    )
+    assert [a["text"] for a in mar["action_items"]] == ["召開親職教育協調", "補充資料"]
+
+
+def test_agenda_html_snapshot(app: App, cli: Cli, tmp_path: Path) -> None:
+    load_city(app)
+    import_text(app, tmp_path, csv_text())
+    assert cli("agenda", "freeze", FEB, "--now", "2023-01-04T09:00").exit_code == 0
+    result = cli(
+        "agenda", "show", FEB, "--format", "html", "--as", "chen@test", "--reason", "會前準備"
+    )
+    assert result.exit_code == 0, result.stderr
+    path = SNAPSHOTS / "agenda_cp_network_20230208.html"
+    if os.environ.get("UPDATE_SNAPSHOTS"):
+        path.write_text(result.stdout, encoding="utf-8")
+    assert result.stdout == path.read_text(encoding="utf-8")
+    for field in ("發文日期</th><td>112年1月4日（星期三）", "密等及解密條件</th><td>密",
+                  "開會時間</th><td>112年2月8日（星期三）下午2時", "（第1版）"):  # fmt: skip
+        assert field in result.stdout
+
+
+@pytest.mark.parametrize(
+    "include",
+    ["../secret.j2", "../../secret/agenda.html.j2", "{secret}", "/{secret}"],
+)
+def test_city_template_includes_cannot_leave_the_folder(
+    app: App, cli: Cli, tmp_path: Path, include: str
+) -> None:
+    from meetings.models import AuditRecord
+
+    folder = tmp_path / "cfg"
+    cfg_file = write(folder / "city.yaml", CITY)
+    secret = write(tmp_path / "secret" / "agenda.html.j2", "LEAKED")
+    write(folder / "secret.j2", "LEAKED")
+    name = include.format(secret=secret)
+    write(folder / "templates" / "agenda.txt.j2", '{% include "' + name + '" %}\n')
+    cfg = build_config([load_yaml(CITY, str(cfg_file))])
+    with app.transaction() as s:
+        load_config(s, cfg, app.clock.now())
+    assert cli("schedule", "generate", "--from", "2023-01-01", "--to", "2023-01-31").exit_code == 0
+    out = cli("agenda", "show", JAN, "--as", "chen@test", "--reason", "會前準備")
+    assert out.exit_code == 2
+    assert "LEAKED" not in out.stdout + out.stderr
+    assert out.stderr.startswith("agenda.txt.j2: template: ")
+    assert "not found in the city's template folder" in out.stderr
+    with app.transaction() as s:  # nothing was shown, so nothing was audited
+        assert s.scalar(select(AuditRecord.id)) is None
+
+
+def test_broken_city_template_is_reported_with_its_line(app: App, cli: Cli, tmp_path: Path) -> None:
+    folder = tmp_path / "cfg"
+    cfg_file = write(folder / "city.yaml", CITY)
+    tpl = write(folder / "templates" / "agenda.txt.j2", "line one\n{% if %}\n")
+    cfg = build_config([load_yaml(CITY, str(cfg_file))])
+    with app.transaction() as s:
+        load_config(s, cfg, app.clock.now())
+    assert cli("schedule", "generate", "--from", "2023-01-01", "--to", "2023-01-31").exit_code == 0
+    out = cli("agenda", "show", JAN)
+    assert out.exit_code == 2
+    assert out.stderr.startswith(f"{tpl.resolve()}:2: template: ")
+
+
+def test_a_case_that_moves_district_moves_to_the_other_zone(
+    app: App, tmp_path: Path, clock: FixedClock
+) -> None:
+    load_city(app)
+    row = "DV-009,家庭暴力,桃園區,,,10,,開案,DVPC,,2022-12-28,,,"
+    import_text(app, tmp_path, csv_text([row]))
+    north = uid("dv-zones-z1", "20230119")
+    south = [o for o in _series(app, "dv-zones-z2") if o.nominal_date.month == 1][0].uid
+    assert case_nos(app, north, clock.now()) == [("DV-009", False)]
+    assert case_nos(app, south, clock.now()) == []
+    clock.set(taipei(2023, 1, 5, 9, 0))
+    import_text(app, tmp_path, csv_text([row.replace("桃園區", "八德區")]))
+    assert case_nos(app, north, clock.now()) == []
+    assert case_nos(app, south, clock.now()) == [("DV-009", False)]

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import json
 import logging
+import sys
 from datetime import date
 from pathlib import Path
 
@@ -226,14 +228,64 @@ def test_big5_bom_and_xlsx_exports(app: App, cli: Cli, tmp_path: Path) -> None:
     assert got["DV-001"].order_expiry == date(2023, 12, 10)
 
 
-def test_large_file_shows_progress_on_stderr(app: App, cli: Cli, tmp_path: Path) -> None:
+def test_xlsx_rows_are_numbered_like_the_sheet(app: App, cli: Cli, tmp_path: Path) -> None:
+    load_city(app)
+    wb = Workbook()
+    ws = wb.active
+    assert ws is not None
+    ws.append(HEADER.split(","))
+    ws.append(["DV-001", "家庭暴力", "桃園區", "陳大文", None, 9, None, "開案", None, None,
+               "2023-01-02", None, None, None])  # fmt: skip
+    ws.append(["DV-002", "家庭暴力", "桃園區", "陳小文", None, "高", None, "開案", None, None,
+               "2023/13/02", None, None, None])  # fmt: skip
+    xlsx = tmp_path / "bad.xlsx"
+    wb.save(xlsx)
+    result = cli("cases", "import", str(xlsx))
+    assert result.exit_code == 2
+    assert result.stderr.splitlines() == [
+        f"{xlsx}:3: tipvda_score: not a whole number: '高'",
+        f"{xlsx}:3: reported_at: not a valid date: '2023/13/02' (month must be in 1..12)",
+    ]
+    assert "陳小文" not in result.stdout + result.stderr
+    assert cases(app) == {}
+    garbage = write(tmp_path / "not.xlsx", "this is not a workbook")
+    result = cli("cases", "import", str(garbage))
+    assert result.exit_code == 2
+    assert result.stderr.startswith(f"{garbage}:1: file: not a readable xlsx workbook")
+
+
+def test_progress_goes_to_stderr_only_when_asked_or_on_a_terminal(
+    app: App, cli: Cli, tmp_path: Path
+) -> None:
     load_city(app)
     rows = [f"BIG-{i:05d},兒少保護,中壢區,王小明,低,,,開案,,,2022-10-03,,," for i in range(2500)]
     f = write(tmp_path / "big.csv", csv_text(rows))
-    result = cli("cases", "import", str(f))
-    assert result.exit_code == 0
-    assert "reading cases" in result.stderr
-    assert "2500 rows — 2500 created" in result.stdout
+    # Not a terminal (a pipe, a cron log): no progress unless asked for.
+    quiet = cli("cases", "import", str(f))
+    assert quiet.exit_code == 0, quiet.stderr
+    assert quiet.stderr == ""
+    assert "2500 rows — 2500 created" in quiet.stdout
+    # --progress on a pipe: plain lines on stderr; stdout stays valid JSON.
+    loud = cli("cases", "import", str(f), "--progress", "--json")
+    assert loud.exit_code == 0, loud.stderr
+    assert json.loads(loud.stdout)["unchanged"] == 2500
+    lines = loud.stderr.splitlines()
+    assert lines[0] == "reading big.csv: 1,000/2,500 rows (40%)"
+    assert "reading big.csv: 2,500/2,500 rows (100%)" in lines
+    assert lines[-1] == "importing: 2,500/2,500 rows (100%)"
+    assert "王小明" not in loud.stderr
+
+
+def test_progress_bar_on_a_terminal(monkeypatch: pytest.MonkeyPatch) -> None:
+    from scheduler import cli_cases
+
+    monkeypatch.setattr(sys.stderr, "isatty", lambda: True, raising=False)
+    assert cli_cases._progress_wanted(None, 5000) == (True, True)
+    assert cli_cases._progress_wanted(None, 10) == (False, True)
+    assert cli_cases._progress_wanted(False, 5000) == (False, True)
+    monkeypatch.setattr(sys.stderr, "isatty", lambda: False, raising=False)
+    assert cli_cases._progress_wanted(None, 5000) == (False, False)
+    assert cli_cases._progress_wanted(True, 10) == (True, False)
 
 
 def test_full_names_never_stored_logged_or_printed(
@@ -260,10 +312,13 @@ def test_full_names_never_stored_logged_or_printed(
     assert all(o.exit_code == 0 for o in outputs), [o.stderr for o in outputs]
     assert "王○明" in "".join(o.stdout for o in outputs)  # the masked form is shown
     app.close()
-    db = Path(db_url.removeprefix("sqlite:///"))
-    blobs = b"".join(
-        p.read_bytes() for p in (db, Path(f"{db}-wal"), Path(f"{db}-shm")) if p.exists()
-    )
+    blobs = b""
+    if db_url.startswith("sqlite:///"):  # the database file itself, WAL and shared memory
+        db = Path(db_url.removeprefix("sqlite:///"))
+        blobs = b"".join(
+            p.read_bytes() for p in (db, Path(f"{db}-wal"), Path(f"{db}-shm")) if p.exists()
+        )
+        assert len(blobs) > 10_000
     text = "".join(o.stdout + o.stderr for o in outputs) + caplog.text
     assert "INSERT INTO cases" in caplog.text  # the SQL log was captured
     for name in FULL_NAMES:

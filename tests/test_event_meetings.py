@@ -136,3 +136,87 @@ def test_event_cli_creates_the_meeting(app: App, cli: Cli, tmp_path: Path) -> No
     assert f"  meeting created: transition-20230720-{case_key(DOMAIN, 'CP-050')}@{DOMAIN}" in (
         result.stdout.splitlines()
     )
+
+
+def test_triggered_meetings_are_in_feeds_without_case_data(
+    app: App, tmp_path: Path, clock: FixedClock
+) -> None:
+    import httpx
+
+    from meetings.access import create_feed_token
+    from tests.feeds_support import check_ics, live_server
+
+    load_city(app, generate=None)
+    clock.set(taipei(2023, 1, 18, 10, 0))
+    row = "NA-007,偏差行為,中壢區,周小華,高,,,開案,SCHOOL,,2023-01-18,,2023-09-20,偏差行為：竊盜"
+    import_text(app, tmp_path, csv_text([row]))
+    meetings = event_meetings(app, "needs-assessment") + event_meetings(app, "transition")
+    assert len(meetings) == 2
+    with app.transaction() as s:
+        tokens = [
+            create_feed_token(s, "series", sid, clock.now()).token
+            for sid in ("needs-assessment", "transition")
+        ] + [create_feed_token(s, "agency", "SCHOOL", clock.now()).token]
+    with live_server(app) as srv:
+        bodies = [httpx.get(f"{srv.base}/feeds/{t}.ics", timeout=10).text for t in tokens]
+    for occ in meetings:
+        assert any(occ.uid in b for b in bodies)
+    for body in bodies:
+        check_ics(body.encode())
+        for secret in ("NA-007", "周○華", "周小華", "竊盜", "中壢區"):
+            assert secret not in body, secret
+    assert "SUMMARY:偏差行為學生需求評估會議" in bodies[0]
+
+
+def test_a_held_needs_assessment_starts_the_outcome_reviews(
+    app: App, cli: Cli, tmp_path: Path, clock: FixedClock
+) -> None:
+    from meetings.case_operations import run_case_jobs
+
+    load_city(app, generate=None)
+    clock.set(taipei(2023, 1, 18, 10, 0))
+    import_text(app, tmp_path, csv_text(ONE))
+    [na] = event_meetings(app, "needs-assessment")
+    with app.transaction() as s:  # not held yet: nothing follows
+        assert run_case_jobs(s, taipei(2023, 2, 3, 9, 0)).events == []
+    held = cli("attendance", "record", na.uid, "--agency", "SCHOOL", "--status", "present",
+               "--held-at", "2023-02-03", "--now", "2023-02-03T17:00")  # fmt: skip
+    assert held.exit_code == 0, held.stderr
+    out = cli("cases", "escalate", "--now", "2023-02-04T09:00", "--json")
+    assert out.exit_code == 0, out.stderr
+    data = json.loads(out.stdout)
+    assert data["events"] == [
+        {"case_no": "NA-001", "kind": "needs_assessment_held", "at": "2023-02-03"}
+    ]
+    [review] = event_meetings(app, "outcome-review")
+    assert data["meetings_created"] == [review.uid]
+    assert review.nominal_date == date(2023, 5, 3)  # 3 months after the meeting was held
+    again = json.loads(cli("cases", "escalate", "--now", "2023-02-05T09:00", "--json").stdout)
+    assert again["events"] == [] and again["meetings_created"] == []
+
+
+def test_an_outcome_review_held_late_keeps_the_next_within_six_months(
+    app: App, tmp_path: Path, clock: FixedClock
+) -> None:
+    from sqlalchemy import update
+
+    load_city(app, generate=None)
+    import_text(app, tmp_path, csv_text(ONE))
+    clock.set(taipei(2023, 2, 3, 9, 0))
+    with app.transaction() as s:
+        record_case_event(s, "NA-001", "needs_assessment_held", date(2023, 2, 2), clock.now())
+    [first] = event_meetings(app, "outcome-review")
+    assert first.nominal_date == date(2023, 5, 2)
+    # The secretariat held it four months late, on 1 Sep: 3 months after that would be
+    # 1 Dec, but a round may last 6 months at most → 2 Nov (6 months after 2 May).
+    with app.transaction() as s:
+        s.execute(
+            update(Occurrence)
+            .where(Occurrence.uid == first.uid)
+            .values(start_at=taipei(2023, 9, 1, 15, 0), end_at=taipei(2023, 9, 1, 16, 0))
+        )
+    with app.transaction() as s:
+        rolled = roll_repeats(s, taipei(2023, 9, 2, 9, 0))
+    second = event_meetings(app, "outcome-review")[1]
+    assert rolled.created == [second.uid]
+    assert second.nominal_date == date(2023, 11, 2)

@@ -12,6 +12,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from icalendar.parser.string import _foldline
 
+from notifications.email import MeetingView
 from notifications.ics import (
     Attendee,
     Party,
@@ -21,6 +22,8 @@ from notifications.ics import (
     build_request,
     fold,
 )
+from notifications.itip import calendar_for_message, meeting_event
+from notifications.outbox import OutboxMessage
 from tests.feeds_support import check_ics, sample_event, vevents
 
 NOW = datetime(2023, 2, 1, 0, 0, tzinfo=UTC)
@@ -99,6 +102,7 @@ def test_fast_writer_is_byte_identical_to_icalendar(
         sample_event(0, summary=summary or "x", location=location, organizer_name=cn or None),
         sample_event(1, uid=f"cp-{uid_tail}@x", status="cancelled", sequence=3),
         sample_event(2, organizer_email=None),
+        sample_event(3, description_url=None, location=None),
     ]
     fast = build_feed(events, calname=summary or "cal", now=NOW)
     assert fast == build_feed_reference(events, calname=summary or "cal", now=NOW)
@@ -134,7 +138,7 @@ def test_snapshot_of_a_rendered_feed() -> None:
 
 ATTENDEES = [
     Attendee("police@example.org", "警察局, 婦幼隊"),
-    Attendee("edu@example.org", "教育局", required=False),
+    Attendee("edu@example.org", "教育局", role="OPT-PARTICIPANT"),
     Attendee("wang@example.org", '王"護理師'),
     Attendee("POLICE@example.org", "dup"),
 ]
@@ -206,3 +210,78 @@ def test_icalendar_reads_what_the_snapshot_says() -> None:
     cal = icalendar.Calendar.from_ical(path.read_bytes())
     statuses = sorted(str(e["STATUS"]) for e in cal.walk("VEVENT"))
     assert statuses == ["CANCELLED", "CONFIRMED", "CONFIRMED"]
+
+
+# --- the email attachments (notifications.itip delegates to build_request/build_cancel) ---
+
+
+def meeting_view(**changes: object) -> MeetingView:
+    ev = sample_event(0)
+    values: dict[str, object] = {
+        "uid": ev.uid,
+        "sequence": 0,
+        "title": "兒少保護網絡會議",
+        "start": ev.start,
+        "end": ev.end,
+        "location": "市府大樓8樓會議室",
+        "chair": "家防中心主任",
+        "organizer_name": "家防中心",
+        "organizer_email": "dvpc@example.org",
+        "status": "scheduled",
+        "moved_reason": "颱風停班",
+        "timezone": "Asia/Taipei",
+        "agenda_url": f"https://liaison.test.example/meetings/{ev.uid}",
+    }
+    values.update(changes)
+    return MeetingView(**values)  # type: ignore[arg-type]
+
+
+def outbox_row(email: str, name: str | None, role: str | None) -> OutboxMessage:
+    return OutboxMessage(recipient=email, recipient_name=name, role=role)
+
+
+def test_email_invitation_is_the_ics_request() -> None:
+    view = meeting_view()
+    rows = [outbox_row("police@example.org", "警察局 婦幼警察隊", "REQ-PARTICIPANT")]
+    data = calendar_for_message("invitation", view, rows, NOW)
+    assert data == build_request(
+        meeting_event(view, NOW),
+        Party("dvpc@example.org", "家防中心"),
+        [Attendee("police@example.org", "警察局 婦幼警察隊")],
+        NOW,
+    )
+    cal = check_ics(data)
+    assert cal["METHOD"] == "REQUEST"
+    (ev,) = cal.walk("VEVENT")
+    assert ev["UID"] == view.uid and ev["SEQUENCE"] == 0 and ev["DTSTAMP"].dt == NOW
+    assert ev["ORGANIZER"].params["CN"] == "家防中心"
+    (att,) = [ev["ATTENDEE"]]
+    assert str(att) == "mailto:police@example.org"
+    assert att.params["CN"] == "警察局 婦幼警察隊" and att.params["RSVP"] == "TRUE"
+    assert att.params["ROLE"] == "REQ-PARTICIPANT" and att.params["PARTSTAT"] == "NEEDS-ACTION"
+    assert "颱風" not in data.decode()  # the move reason stays in the email text, not the ICS
+
+
+def test_email_update_and_cancellation() -> None:
+    moved = meeting_view(sequence=2, start=sample_event(1).start, end=sample_event(1).end)
+    rows = [outbox_row("edu@example.org", "教育局", "OPT-PARTICIPANT")]
+    update = check_ics(calendar_for_message("update", moved, rows, NOW))
+    (ev,) = update.walk("VEVENT")
+    assert update["METHOD"] == "REQUEST" and ev["SEQUENCE"] == 2
+    assert ev["ATTENDEE"].params["ROLE"] == "OPT-PARTICIPANT"
+    cancelled = meeting_view(sequence=3, status="cancelled")
+    data = calendar_for_message("cancellation", cancelled, rows, NOW)
+    cal = check_ics(data)
+    (ev,) = cal.walk("VEVENT")
+    assert cal["METHOD"] == "CANCEL" and ev["STATUS"] == "CANCELLED" and ev["SEQUENCE"] == 3
+    assert ev["UID"] == cancelled.uid and "RSVP" not in data.decode()
+
+
+def test_email_calendar_without_organizer_address_uses_the_city_sender() -> None:
+    view = meeting_view(organizer_email=None, agenda_url=None)
+    data = calendar_for_message("invitation", view, [outbox_row("a@example.org", None, None)], NOW)
+    (ev,) = check_ics(data).walk("VEVENT")
+    assert str(ev["ORGANIZER"]) == "mailto:noreply@liaison.test.example"
+    assert ev["ORGANIZER"].params["CN"] == "家防中心"
+    assert "DESCRIPTION" not in ev and "URL" not in ev
+    assert ev["ATTENDEE"].params["ROLE"] == "REQ-PARTICIPANT" and "CN" not in ev["ATTENDEE"].params

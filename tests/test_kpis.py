@@ -24,6 +24,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import re
 from datetime import date, datetime
 from pathlib import Path
 
@@ -402,12 +403,21 @@ def test_cli_xlsx_has_one_sheet_per_table_with_roc_titles(
     r = cli("kpi", "--year", "112", "--format", "xlsx", "--out", str(out))
     assert r.exit_code == 0, r.stderr
     wb = load_workbook(out)
-    assert wb.sheetnames == ["績效指標", "機關出席率", "月別趨勢", "補助成果統計"]
+    assert wb.sheetnames == ["績效指標", "機關出席率", "月別趨勢", "補助成果統計", "歷年補助成果"]
     for ws in wb.worksheets:
         assert str(ws["A1"].value).startswith("民國112年")
     grant = wb["補助成果統計"]
     total = [c.value for c in grant[grant.max_row]]
     assert total == ["合計", "112年", 6, 4, 3]  # held, 個案研討次數, cases discussed
+    history = [[c.value for c in line] for line in wb["歷年補助成果"].iter_rows(min_row=4)]
+    # 108–111: nothing generated; 112: 6 held, 4 discussion records, 3 distinct cases
+    assert history == [
+        ["108年", 0, 0, 0],
+        ["109年", 0, 0, 0],
+        ["110年", 0, 0, 0],
+        ["111年", 0, 0, 0],
+        ["112年", 6, 4, 3],
+    ]
     months = wb["月別趨勢"]
     march = [c.value for c in months[4 + 2]]
     assert march[0] == "112年3月" and march[1:3] == [3, 2]  # cp + two districts; cp, 甲區
@@ -421,9 +431,16 @@ def test_cli_html_is_self_contained_with_charts(year: App, cli: Cli, tmp_path: P
     assert r.exit_code == 0, r.stderr
     page = out.read_text(encoding="utf-8")
     assert "<title>民國112年 網絡會議績效指標報告</title>" in page
-    assert page.count("<svg") == 4  # coverage, BC3.1, agencies, monthly trend
+    assert page.count("<svg") == 4  # coverage, BC3.1, agencies, monthly trend (matplotlib)
     assert "各機關出席率" in page and "月別會議召開情形" in page
-    assert "<script" not in page and "src=" not in page and "href=" not in page
+    assert "<script" not in page and "src=" not in page and "<?xml" not in page
+    # the only links are references inside the page's own SVGs (tick marks, markers)
+    links = re.findall(r'href="([^"]*)"', page)
+    assert links and all(link.startswith("#") for link in links)
+    # ids of the four charts do not collide
+    ids = re.findall(r' id="([^"]+)"', page)
+    assert len(ids) == len(set(ids))
+    assert "<td>112年</td><td>6</td><td>4</td><td>3</td>" in page  # grant counts per year
 
 
 def test_cli_bad_input(year: App, cli: Cli) -> None:
@@ -444,3 +461,166 @@ def test_empty_database_gives_null_rates(cli: Cli) -> None:
     assert total["series"] is None and total["meetings_scheduled"] == 0
     assert total["held_on_schedule_rate"] is None
     assert total["agency_attendance_rate"] == {}
+
+
+def test_unknown_district_is_bad_input(year: App, cli: Cli) -> None:
+    r = cli("kpi", "--year", "112", "--district", "丙區")
+    assert r.exit_code == 2 and "unknown district or zone '丙區'" in r.stderr
+    r = cli("kpi", "--year", "99999")
+    assert r.exit_code == 2 and "--year" in r.stderr
+
+
+# --- grant counts, report bytes, agenda section 二, minutes due ------------------------------------
+
+
+def test_grant_counts_per_year(year: App) -> None:
+    from meetings.kpis import grant_counts
+
+    with year.transaction() as s:
+        counts = grant_counts(s, 113, years=2)
+        jia = grant_counts(s, 2023, years=1, district="甲區")
+    # 2023: held Jan, Mar, Apr, Dec (cp) + Mar, Jul (甲區) = 6; discussion records
+    #       C1+C4 (Jan), C1 (Mar), C3 (Dec) = 4; distinct cases C1, C4, C3 = 3
+    # 2024: the January cp meeting, held, C2 discussed: 1, 1, 1
+    assert [
+        (c.roc_year, c.meetings_held, c.case_discussions, c.cases_discussed) for c in counts
+    ] == [
+        (112, 6, 4, 3),
+        (113, 1, 1, 1),
+    ]
+    assert [(c.meetings_held, c.case_discussions) for c in jia] == [(2, 0)]  # 甲區: no cases
+
+
+def test_report_bytes_for_the_web_pages(year: App) -> None:
+    from openpyxl import load_workbook
+
+    from meetings.kpi_reports import kpi_report_bytes
+
+    with year.transaction() as s:
+        xlsx, xlsx_type = kpi_report_bytes(s, 112, "xlsx")
+        html, html_type = kpi_report_bytes(s, 2023, "html", series_id="cp")
+        data, json_type = kpi_report_bytes(s, 112, "json", as_of=date(2024, 1, 31))
+        with pytest.raises(ValueError):
+            kpi_report_bytes(s, 112, "pdf")
+    assert xlsx_type.endswith("spreadsheetml.sheet") and xlsx.startswith(b"PK")
+    assert load_workbook(io.BytesIO(xlsx)).sheetnames[0] == "績效指標"
+    assert html_type == "text/html; charset=utf-8"
+    assert "民國112年 兒少保護網絡會議 網絡會議績效指標報告" in html.decode("utf-8")
+    assert json_type == "application/json"
+    assert json.loads(data)["rows"][0]["listed_case_discussion_rate"] == 100.0
+
+
+def test_open_action_items_appear_in_section_two_of_the_next_agenda(year: App) -> None:
+    from meetings.agenda_query import build_agenda_for
+
+    with year.transaction() as s:
+        may = s.scalar(select(Occurrence).where(Occurrence.uid == uid("cp", "2023-05-10")))
+        assert may is not None
+        agenda = build_agenda_for(s, may, LATER)
+        items = [(a.owner, a.text, a.due_on) for a in agenda.action_items]
+    # Earlier cp meetings: A (closed), B (closed), D from April (open) → only D
+    assert items == [("警察局", "提供資料", date(2023, 6, 30))]
+
+
+def test_meetings_missing_minutes(year: App) -> None:
+    from meetings.records import meetings_missing_minutes
+
+    with year.transaction() as s:
+        yi_march = _occ(year, "dl-yi", 3)
+        on_deadline = meetings_missing_minutes(s, taipei(2023, 4, 19, 23, 0))
+        after = meetings_missing_minutes(s, taipei(2023, 4, 20, 8, 0))
+        short = meetings_missing_minutes(s, taipei(2023, 4, 20, 8, 0), lookback_days=10)
+    # cp 2023-04-12: held, no minutes, due 04-19 (7d): still on time on the 19th, missing
+    # on the 20th. 乙區 March (2023-03-15): nothing recorded, due 03-22. January and
+    # March cp have minutes (the March ones late, but there); February is cancelled;
+    # 甲區 March was held on 05-17, after "now".
+    assert [(m.uid, m.held, m.due_on) for m in on_deadline] == [(yi_march, False, d("2023-03-22"))]
+    assert [(m.uid, m.held, str(m.due_on)) for m in after] == [
+        (yi_march, False, "2023-03-22"),
+        (uid("cp", "2023-04-12"), True, "2023-04-19"),
+    ]
+    assert [m.uid for m in short] == [uid("cp", "2023-04-12")]  # 03-22 is > 10 days ago
+
+
+# --- BC3.1 per district and per zone ---------------------------------------------------------------
+
+ZONES_CONFIG = """\
+city: 測試市
+domain: liaison.test.example
+agencies:
+  - {code: DVPC, name: 家防中心}
+districts:
+  - {name: 甲區, code: jia}
+  - {name: 乙區, code: yi}
+  - {name: 丙區, code: bing}
+listing_rules:
+  - id: r
+    title: 高風險
+    all: [{field: sdm_risk, eq: 高}]
+series:
+  - id: dl
+    title: "{district}區級會議"
+    per_district: true
+    cadence: 每月召開1次
+    invite: {required: [DVPC]}
+    agenda: {listing_rule: r}
+  - id: zn
+    title: "高危機會議（{zone}）"
+    cadence: {rrule: "FREQ=MONTHLY;BYDAY=3TH"}
+    zones: [北區, 南區]
+    invite: {required: [DVPC]}
+    agenda: {listing_rule: r, zone_districts: {北區: [甲區], 南區: [乙區, 丙區]}}
+"""
+
+
+def test_listed_case_rate_counts_each_districts_own_cases(app: App) -> None:
+    """K1 甲區 listed 02-01, K2 乙區 listed 02-01, K3 丙區 listed 03-01; meetings held 03-20.
+
+    甲區 discusses K1; 乙區 discusses K1 (not its case) and K2; 丙區 holds nothing;
+    北區 (甲區's cases) discusses K2 (not its case); 南區 (乙區+丙區) discusses K2, K3.
+    Days: 02-01 → 03-20 = 28 + 19 = 47; 03-01 → 03-20 = 19.
+    """
+    cfg = build_config([load_yaml(ZONES_CONFIG, "city.yaml")])
+    with app.transaction() as s:
+        load_config(s, cfg, app.clock.now())
+        generate_schedule(s, date(2023, 1, 1), date(2023, 12, 31), app.clock.now())
+        city = s.scalar(select(City))
+        assert city is not None
+        rule = s.scalar(select(ListingRule).where(ListingRule.rule_id == "r"))
+        if rule is None:
+            rule = ListingRule(
+                city_id=city.id, rule_id="r", title="r", spec={}, active=True, updated_at=LATER
+            )
+            s.add(rule)
+            s.flush()
+        for case_no, district, listed in (
+            ("K1", "甲區", "2023-02-01"),
+            ("K2", "乙區", "2023-02-01"),
+            ("K3", "丙區", "2023-03-01"),
+        ):
+            case = Case(city_id=city.id, case_no=case_no, case_type="兒少保護",
+                        district=district, status="開案", reported_at=date(2023, 1, 1),
+                        created_at=LATER, updated_at=LATER)  # fmt: skip
+            s.add(case)
+            s.flush()
+            s.add(CaseListing(case_id=case.id, rule_id=rule.id, listed_at=d(listed),
+                              created_at=LATER))  # fmt: skip
+    discussed = {"dl-jia": ["K1"], "dl-yi": ["K1", "K2"], "zn-z1": ["K2"], "zn-z2": ["K2", "K3"]}
+    for key, cases in discussed.items():
+        u = _occ(app, key, 3)
+        attend(app, u, "DVPC", "present", held="2023-03-20")
+        with app.transaction() as s:
+            record_case_discussions(s, u, cases, LATER)
+    rows = rows_of(app)
+    got = {
+        k: (r["listed_case_discussion_rate"], r["median_days_to_discussion"], r["cases_discussed"])
+        for k, r in rows.items()
+    }
+    assert got == {
+        "dl:甲區": (100.0, 47.0, 1),  # K1 of K1
+        "dl:乙區": (100.0, 47.0, 2),  # K2 of K2 (K1 is 甲區's); two cases discussed
+        "dl:丙區": (0.0, None, 0),  # K3 listed, nothing held
+        "zn:北區": (0.0, None, 1),  # K1 listed (甲區), only K2 discussed
+        "zn:南區": (100.0, 33.0, 2),  # K2 (47 days), K3 (19 days): median 33
+        None: (66.7, 47.0, 3),  # 4 of 6 listings; median of 19, 47, 47, 47 = 47
+    }

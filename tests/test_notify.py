@@ -261,3 +261,188 @@ def test_rendered_invitation_snapshot() -> None:
         path.parent.mkdir(exist_ok=True)
         path.write_text(got, encoding="utf-8")
     assert got == path.read_text(encoding="utf-8")
+
+
+# --- minutes_due, escalation, agenda emails ----------------------------------------------
+
+SECRETARIAT = "  - {email: chen@example.org, name: 陳社工, agency: DVPC, roles: [secretariat]}\n"
+
+
+def with_secretariat(text: str) -> str:
+    """A city text with one secretariat member (people: before series:)."""
+    return text.replace("series:\n", "people:\n" + SECRETARIAT + "series:\n", 1)
+
+
+def everything(msg: EmailMessage) -> str:
+    """Headers and every decoded text part of a parsed email."""
+    parts = [f"{k}: {v}" for k, v in msg.items()]
+    for part in msg.walk():
+        if part.get_content_maintype() == "text" or part.get_content_type() == "application/ics":
+            payload = part.get_payload(decode=True)
+            if isinstance(payload, bytes):
+                parts.append(payload.decode(part.get_content_charset() or "utf-8"))
+    return "\n".join(parts)
+
+
+def of_kind(sink: MailSink, kind: str) -> list[EmailMessage]:
+    return [m for m in sink.handler.messages if f".{kind}." in str(m["Message-ID"])]
+
+
+def test_minutes_due_goes_to_the_secretariat_once_after_the_deadline(
+    app: App, clock: FixedClock, sink: MailSink
+) -> None:
+    from meetings.records import get_occurrence, mark_held, record_minutes
+
+    setup(app, with_secretariat(CONFIG))
+    jan, feb = "cp-20230111@liaison.test.example", "cp-20230208@liaison.test.example"
+    clock.set(taipei(2023, 1, 12, 9, 0))
+    with app.transaction() as s:
+        mark_held(s, get_occurrence(s, jan), clock.now())  # minutes due by Jan 18 (7d)
+    clock.set(taipei(2023, 1, 18, 20, 0))
+    dispatch(app, sink)
+    assert not of_kind(sink, "minutes_due")  # the last day is still on time
+    clock.set(taipei(2023, 1, 19, 8, 0))
+    dispatch(app, sink)
+    (msg,) = of_kind(sink, "minutes_due")
+    assert str(msg["To"]) == "陳社工 <chen@example.org>"
+    assert str(msg["Subject"]) == "【會議紀錄待補】112年1月11日（星期三） 兒少保護網絡會議"
+    body = everything(msg)
+    assert "112年1月18日（星期三）" in body and "會議紀錄" in body
+    for day in range(1, 4):  # once per meeting, however often we look
+        clock.set(taipei(2023, 1, 19, 8, 0) + timedelta(days=day))
+        dispatch(app, sink)
+    assert len(of_kind(sink, "minutes_due")) == 1
+    # Minutes recorded on time: no reminder for February.
+    clock.set(taipei(2023, 2, 9, 9, 0))
+    with app.transaction() as s:
+        mark_held(s, get_occurrence(s, feb), clock.now())
+        record_minutes(s, feb, "會議紀錄", clock.now())
+    clock.set(taipei(2023, 2, 20, 9, 0))
+    dispatch(app, sink)
+    assert len(of_kind(sink, "minutes_due")) == 1
+
+
+def test_minutes_recorded_after_planning_cancel_the_reminder(
+    app: App, clock: FixedClock, sink: MailSink
+) -> None:
+    from meetings.records import get_occurrence, mark_held, record_minutes
+    from notifications.minutes_check import plan_minutes_due
+
+    setup(app, with_secretariat(CONFIG))
+    jan = "cp-20230111@liaison.test.example"
+    clock.set(taipei(2023, 1, 12, 9, 0))
+    with app.transaction() as s:
+        mark_held(s, get_occurrence(s, jan), clock.now())
+    clock.set(taipei(2023, 1, 19, 8, 0))
+    with app.transaction() as s:
+        assert plan_minutes_due(s, clock.now()) == 1
+        assert plan_minutes_due(s, clock.now()) == 0
+        record_minutes(s, jan, "會議紀錄", clock.now())
+    report = dispatch(app, sink)
+    assert not of_kind(sink, "minutes_due") and report.skipped == 1
+
+
+def test_escalation_reaches_the_secretariat_without_names(
+    app: App, clock: FixedClock, sink: MailSink, tmp_path: Path
+) -> None:
+    from notifications.outbox import mask_case_no
+    from scheduler.jobs import housekeeping
+    from tests.cases_support import CITY, FULL_NAMES, csv_text, import_text
+
+    cfg = build_config([load_yaml(with_secretariat(CITY), "city.yaml")])
+    with app.transaction() as s:
+        load_config(s, cfg, clock.now())
+        generate_schedule(s, date(2023, 1, 1), date(2023, 6, 30), clock.now())
+    import_text(app, tmp_path, csv_text())
+    clock.set(taipei(2023, 1, 15, 9, 0))  # CP-002's 60-day window ended on Jan 14
+    assert housekeeping(app) == 1
+    dispatch(app, sink)
+    (msg,) = of_kind(sink, "escalation")
+    assert str(msg["To"]) == "陳社工 <chen@example.org>"
+    assert str(msg["Subject"]) == "【列管個案逾期未討論】案號 CP-*02"
+    body = everything(msg)
+    assert "CP-*02" in body and "中壢區" in body and "列管後 60日" in body
+    assert "112年2月8日（星期三）下午2時 兒少保護個案跨網絡合作會議" in body  # next meeting
+    for secret in ["CP-002", "歐○○明", *FULL_NAMES]:
+        assert secret not in body
+    assert mask_case_no("TY-CP-0001") == "TY-CP-**01"
+    # Raised once, sent once.
+    clock.advance(timedelta(hours=1))
+    assert housekeeping(app) == 0
+    assert dispatch(app, sink).sent == 0
+    assert len(of_kind(sink, "escalation")) == 1
+
+
+def test_agenda_email_carries_the_masked_case_table_frozen_at_send(
+    app: App, clock: FixedClock, sink: MailSink, tmp_path: Path
+) -> None:
+    from meetings.models import FrozenAgenda
+    from tests.cases_support import CITY, FULL_NAMES, csv_text, import_text
+
+    text = CITY.replace(
+        "{code: DVPC, name: 家防中心}", "{code: DVPC, name: 家防中心, emails: [dvpc@example.org]}"
+    )
+    cfg = build_config([load_yaml(text, "city.yaml")])
+    with app.transaction() as s:
+        load_config(s, cfg, clock.now())
+        generate_schedule(s, date(2023, 1, 1), date(2023, 6, 30), clock.now())
+    import_text(app, tmp_path, csv_text())
+    jan = "cp-network-20230111@liaison.test.example"
+    dispatch(app, sink)  # Jan 1: the invitation to the Jan 11 meeting
+    clock.set(taipei(2023, 1, 4, 14, 0))  # its agenda, 7 days before
+    dispatch(app, sink)
+    agendas = [m for m in of_kind(sink, "agenda") if "112年1月11日" in str(m["Subject"])]
+    assert len(agendas) == 1
+    body = everything(agendas[0])
+    # max_cases 2, oldest listing first: CP-002 (歐○○明) and CP-001 (王○明).
+    assert "歐○○明" in body and "王○明" in body and "CP-002" in body
+    for name in FULL_NAMES:
+        assert name not in body
+    for msg in sink.handler.messages:
+        assert not any(name in everything(msg) for name in FULL_NAMES)
+    with app.transaction() as s:
+        frozen = s.get(FrozenAgenda, jan)
+        assert frozen is not None and frozen.frozen_at == clock.now()
+
+
+@pytest.mark.parametrize("kind", ["escalation", "minutes_due"])
+def test_rendered_secretariat_emails_snapshot(kind: str) -> None:
+    from datetime import UTC, datetime
+
+    view = MeetingView(
+        uid="cp-20230308@liaison.test.example",
+        sequence=0,
+        title="兒少保護網絡會議",
+        start=datetime(2023, 3, 8, 6, tzinfo=UTC),
+        end=datetime(2023, 3, 8, 8, tzinfo=UTC),
+        location="市府大樓8樓會議室",
+        chair="家防中心主任",
+        organizer_name="家防中心",
+        organizer_email="dvpc@example.org",
+        status="held",
+        moved_reason=None,
+        timezone="Asia/Taipei",
+        agenda_url="https://liaison.test/meetings/cp-20230308@liaison.test.example",
+    )
+    if kind == "escalation":
+        extra = {
+            "case_no": "TY-CP-**01",
+            "district": "中壢區",
+            "rule_title": "SDM高風險且家庭維繫處遇中再通報",
+            "listed_at": "111年12月20日（星期二）",
+            "deadline": "112年2月18日（星期六）",
+            "window": "60日",
+            "next_meeting": "112年3月8日（星期三）下午2時 兒少保護網絡會議",
+            "organizer_name": "測試市 Liaison 會議系統",
+        }
+        r = render(kind, "陳社工", None, extra)
+    else:
+        r = render(kind, "陳社工", view, {"due": "112年3月15日（星期三）"})
+    got = f"Subject: {r.subject}\n\n{r.text}"
+    path = SNAPSHOTS / f"{kind}.txt"
+    import os
+
+    if os.environ.get("UPDATE_SNAPSHOTS") == "1":
+        path.write_text(got, encoding="utf-8")
+    assert got == path.read_text(encoding="utf-8")
+    assert "\n" not in r.subject and "<" not in r.text

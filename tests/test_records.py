@@ -281,3 +281,51 @@ def test_minutes_can_confirm_the_frozen_agenda(loaded: Cli, tmp_path: Path) -> N
     assert r.exit_code == 2 and "no frozen agenda" in r.stderr
     # nothing was stored: the minutes and the confirmation are one transaction
     assert loaded("minutes", "show", JAN).exit_code == 2
+
+
+def test_held_date_more_than_a_year_away_is_refused(
+    loaded: Cli, db_url: str, tmp_path: Path
+) -> None:
+    # 2023-01-11 → 2024-01-13 is 367 days (2024-01-12, 366 days, would still be accepted)
+    r = loaded("attendance", "record", JAN, "--agency", "POL", "--status", "present",
+               "--held-at", "2024-01-13", "--now", "2024-02-01T09:00")  # fmt: skip
+    assert r.exit_code == 2 and "more than 366 days away" in r.stderr
+    f = write(
+        tmp_path / "att.csv",
+        f"uid,agency,status,held_at\n{JAN},POL,present,2024-01-13\n{MAR},POL,present,2023-03-09\n",
+    )
+    r = loaded("attendance", "import", str(f), "--now", "2024-02-01T09:00")
+    assert r.exit_code == 2
+    assert r.stderr.splitlines() == [
+        f"{f}:2: held_at: meeting {JAN} was scheduled for 2023-01-11; 2024-01-13 is more "
+        "than 366 days away (add an ad-hoc meeting instead)"
+    ]
+    assert _count_attendance(db_url) == 0
+
+
+def test_discussed_takes_cases_or_the_agenda(loaded: Cli) -> None:
+    loaded("attendance", "record", JAN, "--agency", "POL", "--status", "present", "--now", NOW)
+    r = loaded("discussed", JAN, "--now", NOW)
+    assert r.exit_code == 2 and "or --agenda" in r.stderr
+    r = loaded("discussed", JAN, "C-1", "--agenda", "--now", NOW)
+    assert r.exit_code == 2 and "not both" in r.stderr
+    r = loaded("discussed", JAN, "--agenda", "--now", NOW)
+    assert r.exit_code == 2 and "no frozen agenda" in r.stderr
+
+
+def test_minutes_missing_lists_overdue_meetings(loaded: Cli, tmp_path: Path) -> None:
+    # 2023-01-11 held, minutes due 01-18 (7d); 2023-02-08 not recorded, due 02-15
+    loaded("attendance", "record", JAN, "--agency", "POL", "--status", "present",
+           "--now", "2023-01-11T17:00")  # fmt: skip
+    r = loaded("minutes", "missing", "--now", "2023-01-18T18:00", "--json")
+    assert r.exit_code == 0, r.stderr
+    assert json.loads(r.stdout) == []  # the deadline day itself is still on time
+    r = loaded("minutes", "missing", "--now", "2023-02-16T09:00", "--json")
+    assert [(m["uid"], m["held"], m["due_on"]) for m in json.loads(r.stdout)] == [
+        (JAN, True, "2023-01-18"),
+        (FEB, False, "2023-02-15"),
+    ]
+    m = write(tmp_path / "minutes.md", "# 會議紀錄\n")
+    loaded("minutes", "record", JAN, "--file", str(m), "--now", "2023-02-16T10:00")
+    r = loaded("minutes", "missing", "--now", "2023-02-16T11:00")
+    assert r.exit_code == 0 and JAN not in r.stdout and FEB in r.stdout

@@ -81,12 +81,16 @@ def upgrade() -> None:
         sa.Column("delisted_reason", sa.String(length=100), nullable=True),
         sa.Column("escalated_at", UTC_INSTANT, nullable=True),
         sa.Column("created_at", UTC_INSTANT, nullable=False),
+        sa.Column("case_no", sa.String(length=64), nullable=True),
+        sa.Column("district", sa.String(length=50), nullable=True),
         sa.ForeignKeyConstraint(["case_id"], ["cases.id"], ondelete="CASCADE"),
         sa.ForeignKeyConstraint(["rule_id"], ["listing_rules.id"], ondelete="CASCADE"),
         sa.PrimaryKeyConstraint("id"),
     )
     op.create_index(
-        "ix_case_listings_open", "case_listings", ["rule_id", "delisted_at", "listed_at"]
+        "ix_case_listings_open",
+        "case_listings",
+        ["rule_id", "delisted_at", "listed_at", "district", "case_no"],
     )
     op.create_index("ix_case_listings_case", "case_listings", ["case_id", "rule_id"])
     op.create_table(
