@@ -104,12 +104,16 @@ def city_template_dirs(session: Session, city_name: str) -> list[Path]:
     ).first()
     if row is None:
         return []
+    # The city's own sub-folder only when its name is one plain path component: a city
+    # named "../x" or "/abs" must not point the loader outside the config folder.
+    plain = Path(city_name).name == city_name and city_name not in ("", ".", "..")
+    plain = plain and "\\" not in city_name and not city_name.startswith(".")
     out: list[Path] = []
     for d in row[0]:
         base = Path(d)
         if not base.is_absolute() or ".." in base.parts:
             continue
-        out += [base / "templates" / city_name, base / "templates"]
+        out += ([base / "templates" / city_name] if plain else []) + [base / "templates"]
     return out
 
 

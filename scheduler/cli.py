@@ -198,9 +198,8 @@ def series_explain(
     as_json: JsonOpt = False,
 ) -> None:
     """Show the normalised rule and the next dates as ROC dates."""
-    from meetings.cadence import describe_zh
-    from meetings.operations import SpecRegistry, get_series, office_calendar_for
-    from meetings.planning import POLICY_ZH, plan_series
+    from meetings.explain import explain_series
+    from meetings.operations import get_series
 
     if count < 1 or count > 100:
         raise BadInput("--count: must be between 1 and 100")
@@ -208,77 +207,8 @@ def series_explain(
     now_dt = application.clock.now()
     with application.transaction() as session:
         series = get_series(session, series_id)
-        spec = SpecRegistry(session).spec(series)
-        tz = ZoneInfo(series.city.timezone)
-        today = now_dt.astimezone(tz).date()
-        cal = office_calendar_for(session, series.city_id)
-        out: dict[str, Any] = {
-            "id": spec.id,
-            "city": spec.city,
-            "title": spec.title,
-            "holidays": spec.policy.value,
-            "time": spec.decl.time,
-            "duration": spec.decl.duration,
-        }
-        if spec.cadence is None:
-            trig = spec.decl.trigger
-            assert trig is not None
-            out["trigger"] = trig.model_dump(exclude_none=True)
-            out["instances"] = []
-        else:
-            out["cadence"] = spec.cadence.source
-            out["rrule"] = spec.cadence.rrule
-            out["description"] = describe_zh(spec.cadence)
-            out["anchor_month"] = spec.cadence.anchor_month
-            out["adhoc_allowed"] = spec.cadence.adhoc_allowed or spec.decl.adhoc
-            instances = []
-            for inst in spec.instances:
-                one = type(spec)(
-                    id=spec.id,
-                    city=spec.city,
-                    decl=spec.decl,
-                    cadence=spec.cadence,
-                    instances=(inst,),
-                    start_time=spec.start_time,
-                    duration=spec.duration,
-                    policy=spec.policy,
-                )
-                upcoming = []
-                horizon = date(today.year + 3, 12, 31)
-                for p in plan_series(one, today, horizon, cal, tz):
-                    if p.placement is None:
-                        upcoming.append(
-                            {
-                                "nominal_date": p.nominal_date.isoformat(),
-                                "start": None,
-                                "roc": f"{format_roc_date(p.nominal_date)} 停開（{POLICY_ZH[spec.policy]}）",
-                            }
-                        )
-                    else:
-                        local = p.placement.start_at.astimezone(tz)
-                        roc = format_roc_datetime(local)
-                        if p.placement.moved_reason:
-                            roc += f"（原訂{format_roc_date(p.nominal_date)}，{p.placement.moved_reason}）"
-                        upcoming.append(
-                            {
-                                "nominal_date": p.nominal_date.isoformat(),
-                                "start": local.isoformat(),
-                                "roc": roc,
-                            }
-                        )
-                    if len(upcoming) >= count:
-                        break
-                instances.append(
-                    {
-                        "key": inst.key,
-                        "title": inst.title,
-                        "district": inst.district,
-                        "zone": inst.zone,
-                        "rrule": inst.cadence.rrule if inst.cadence else None,
-                        "next": upcoming,
-                    }
-                )
-            out["instances"] = instances
+        today = now_dt.astimezone(ZoneInfo(series.city.timezone)).date()
+        out = explain_series(session, series, today, count)
     if as_json:
         emit_json(out)
         return
@@ -294,7 +224,7 @@ def series_explain(
     typer.echo(f"  cadence:   {out['cadence']}")
     typer.echo(f"  rule:      RRULE:{out['rrule']}")
     typer.echo(f"  meaning:   {out['description']}，{out['time']}，{out['duration']}")
-    typer.echo(f"  holidays:  {out['holidays']}（{POLICY_ZH[spec.policy]}）")
+    typer.echo(f"  holidays:  {out['holidays']}（{out['policy_zh']}）")
     for inst in out["instances"]:
         label = inst["district"] or inst["zone"]
         head = f"  next {count}" + (f" — {label} (RRULE:{inst['rrule']})" if label else "") + ":"

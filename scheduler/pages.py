@@ -394,62 +394,13 @@ def _invited_agencies(session: Session, occ: Occurrence) -> list[tuple[str, str,
 
 
 def explain_series(session: Session, series: Series, today: date, count: int = 5) -> dict[str, Any]:
-    """What `liaison series explain` prints: the rule, its meaning and the next dates."""
-    from meetings.cadence import describe_zh
-    from meetings.operations import SpecRegistry, office_calendar_for
-    from meetings.planning import POLICY_ZH, plan_series
+    """What `liaison series explain` prints (meetings/explain.py), shaped for the admin page."""
+    from meetings.explain import explain_series as explain
 
-    spec = SpecRegistry(session).spec(series)
-    tz = ZoneInfo(series.city.timezone)
-    out: dict[str, Any] = {
-        "id": spec.id,
-        "city": spec.city,
-        "title": spec.title,
-        "policy": f"{spec.policy.value}（{POLICY_ZH[spec.policy]}）",
-        "time": spec.decl.time,
-        "duration": spec.decl.duration,
-        "instances": [],
-        "trigger": None,
-    }
-    if spec.cadence is None:
-        trig = spec.decl.trigger
-        out["trigger"] = trig.model_dump(exclude_none=True) if trig else {}
-        return out
-    out["cadence"] = spec.cadence.source
-    out["rrule"] = spec.cadence.rrule
-    out["description"] = describe_zh(spec.cadence)
-    cal = office_calendar_for(session, series.city_id)
-    for inst in spec.instances:
-        one = type(spec)(
-            id=spec.id,
-            city=spec.city,
-            decl=spec.decl,
-            cadence=spec.cadence,
-            instances=(inst,),
-            start_time=spec.start_time,
-            duration=spec.duration,
-            policy=spec.policy,
-        )
-        upcoming: list[str] = []
-        for p in plan_series(one, today, date(today.year + 3, 12, 31), cal, tz):
-            if p.placement is None:
-                upcoming.append(
-                    f"{format_roc_date(p.nominal_date)} 停開（{POLICY_ZH[spec.policy]}）"
-                )
-            else:
-                text = format_roc_datetime(p.placement.start_at.astimezone(tz))
-                if p.placement.moved_reason:
-                    text += f"（原訂{format_roc_date(p.nominal_date)}，{p.placement.moved_reason}）"
-                upcoming.append(text)
-            if len(upcoming) >= count:
-                break
-        out["instances"].append(
-            {
-                "label": inst.district or inst.zone or "",
-                "rrule": inst.cadence.rrule if inst.cadence else None,
-                "next": upcoming,
-            }
-        )
+    out = explain(session, series, today, count)
+    out["policy"] = f"{out['holidays']}（{out['policy_zh']}）"
+    for inst in out["instances"]:
+        inst["next"] = [d["roc"] for d in inst["next"]]
     return out
 
 

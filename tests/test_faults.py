@@ -251,8 +251,9 @@ def test_sqlite_locked_by_concurrent_writers_is_retried_not_a_traceback(
         return ["database is locked; trying again" in e.read_text() for _, _, e in procs]
 
     try:
-        # Hold the lock until every writer has met it (or, bounded, at least one has).
-        wait_for(lambda: all(retrying()), 8)
+        # Hold the lock until a writer has met it and is retrying; release it then, well
+        # inside that writer's retry budget (slow interpreter start-up under load is fine).
+        wait_for(lambda: any(retrying()), 60)
         assert any(retrying())
     finally:
         holder.execute("ROLLBACK")

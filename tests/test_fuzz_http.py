@@ -24,16 +24,16 @@ from schemathesis import GenerationMode
 
 from meetings.access import create_api_token, create_feed_token
 from scheduler.app import App
+from tests.conftest import BACKEND
 from tests.dbdump import dump
 from tests.feeds_support import LiveServer, live_server, load_city
 
 EXAMPLES = settings(
-    max_examples=25,
+    max_examples=25 if BACKEND == "sqlite" else 10,
     deadline=None,
     derandomize=True,
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
 )
-ALLOWED = {200, 304, 400, 401, 404, 405, 422}
 
 
 @pytest.fixture
@@ -51,7 +51,7 @@ def served(app: App) -> Iterator[tuple[LiveServer, dict[str, str]]]:
 
 def check(response: Any, label: str) -> None:
     status = response.status_code
-    assert status in ALLOWED, f"{label}: {status} {response.content[:300]!r}"
+    assert status < 500, f"{label}: {status} {response.content[:300]!r}"
     assert b"Traceback" not in response.content
     if status >= 400:
         body = response.json()

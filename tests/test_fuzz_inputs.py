@@ -24,7 +24,7 @@ from meetings.cadence import CadenceError, parse_cadence
 from meetings.caseimport import CaseFileError, parse_cases
 from meetings.series import build_config
 from meetings.yamlsource import SourceError, load_yaml
-from tests.conftest import Cli, CliResult, write
+from tests.conftest import BACKEND, Cli, CliResult, write
 from tests.dbdump import dump
 from tests.test_config import BASE
 
@@ -39,9 +39,10 @@ GOOD_CASE = "CP-001,兒少保護,甲區,王小明,高,,家庭維繫,開案,DVPC,
 ATT_HEADER = "uid,agency,person,status,rank"
 
 PURE = settings(max_examples=100, deadline=None, derandomize=True)
-# Examples that run a CLI command against the database: fewer, and the fixture is shared.
+# Examples that run a CLI command against the database: fewer (fewer still on the
+# PostgreSQL pass: the parsers are the same, only storing differs), the fixture shared.
 WITH_DB = settings(
-    max_examples=10,
+    max_examples=10 if BACKEND == "sqlite" else 5,
     deadline=None,
     derandomize=True,
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
@@ -199,15 +200,24 @@ def mutated_config(draw: st.DrawFn) -> str:
 
 
 YAML_VALUES = st.recursive(
-    st.one_of(st.none(), st.booleans(), st.integers(), st.floats(allow_nan=False), TEXT),
+    st.one_of(
+        st.none(),
+        st.booleans(),
+        st.integers(),
+        st.floats(allow_nan=False),
+        TEXT,
+        st.just([]),
+        st.just({}),
+    ),  # fmt: skip
     lambda inner: st.one_of(
-        st.lists(inner, max_size=4),
+        st.lists(inner, min_size=1, max_size=4),
         st.dictionaries(
             st.sampled_from(
                 ["city", "series", "agencies", "id", "title", "cadence", "time", "every", "on"]
             )
             | st.text(max_size=8),
             inner,
+            min_size=1,
             max_size=4,
         ),
     ),
@@ -221,7 +231,7 @@ def check_config(text: str, name: str = "city.yaml") -> None:
     except SourceError as exc:
         assert exc.errors
         for e in exc.errors:
-            assert re.match(rf"{re.escape(name)}:\d+: \S", e), e
+            assert re.match(rf"{re.escape(name)}:\d+: .", e), e
 
 
 @PURE

@@ -214,12 +214,6 @@ def test_a_city_override_cannot_include_files_outside_the_folder(
     assert "Traceback" not in out.stdout + out.stderr
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: the city name is used as a path (templates/<city>): a city named "
-    "'../../x' or '/abs' makes Liaison read templates outside the config folder "
-    "(notifications/agenda_render.city_template_dirs; meetings/series.py accepts such names)",
-)
 def test_a_city_name_cannot_point_templates_outside_the_folder(
     app: App, cli: Cli, tmp_path: Path
 ) -> None:
