@@ -125,7 +125,7 @@ def serve(
     host: Annotated[str, typer.Option(help="Interface to listen on.")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="TCP port.", min=1, max=65535)] = 8000,
 ) -> None:
-    """Serve calendar feeds, the JSON API (/api, /openapi.json) and /healthz."""
+    """Serve calendar feeds, the JSON API (/api, /openapi.json), the secretariat pages and /healthz."""
     from scheduler.web import run_server
 
     application = make_app()
