@@ -34,7 +34,7 @@ test-pg: $(STAMP)
 ifdef LIAISON_TEST_DATABASE_URL
 	$(BIN)/pytest $(PYTEST_ARGS)
 else
-	$(BIN)/python -m tests.pg run -- $(BIN)/pytest $(PYTEST_ARGS)
+	$(BIN)/python -m tests.support.pg run -- $(BIN)/pytest $(PYTEST_ARGS)
 endif
 
 ## Only the SQLite pass (quick, while developing).

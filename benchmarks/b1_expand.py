@@ -17,7 +17,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from meetings import cadence as cadence_module  # noqa: E402
-from meetings.cadence import Cadence, CadenceError, expand, for_instance, parse_cadence  # noqa: E402
+from meetings.schedule.cadence import Cadence, CadenceError, expand, for_instance, parse_cadence  # noqa: E402
 
 START = date(2025, 1, 1)
 END = date(2034, 12, 31)
@@ -93,7 +93,7 @@ def main() -> None:
     ]
 
     try:
-        from meetings.workdays import OfficeCalendar
+        from meetings.schedule.workdays import OfficeCalendar
     except ImportError:
         rows.append(("expansion + next_working_day on every date", "—", "skipped (no workdays)"))
     else:

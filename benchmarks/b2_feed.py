@@ -136,7 +136,7 @@ def prepare_db(workdir: Path) -> tuple[dict[str, str], str]:
     """A database with the three example cities and two years of meetings; a feed token."""
     env = dict(os.environ)
     env["LIAISON_DATABASE_URL"] = f"sqlite:///{workdir / 'b2.db'}"
-    liaison = [sys.executable, "-m", "scheduler.cli"]
+    liaison = [sys.executable, "-m", "scheduler.cli.main"]
     run = {"env": env, "cwd": REPO, "check": True, "capture_output": True, "timeout": 300}
     today = date.today()
     subprocess.run([*liaison, "config", "load", "config"], **run)  # type: ignore[call-overload]
@@ -288,7 +288,7 @@ def main() -> int:
         liaison_cmd = [
             sys.executable,
             "-m",
-            "scheduler.cli",
+            "scheduler.cli.main",
             "serve",
             "--host",
             "127.0.0.1",

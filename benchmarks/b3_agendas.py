@@ -23,8 +23,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from sqlalchemy import event, insert, select  # noqa: E402
 
 from config import EXAMPLES_DIR  # noqa: E402
-from meetings.agenda_query import build_agendas  # noqa: E402
-from meetings.models import (  # noqa: E402
+from meetings.agendas.queries import build_agendas  # noqa: E402
+from meetings.db import (  # noqa: E402
     Case,
     CaseDiscussion,
     CaseListing,
@@ -33,10 +33,10 @@ from meetings.models import (  # noqa: E402
     ListingRule,
     Occurrence,
 )
-from meetings.operations import generate_schedule, load_config  # noqa: E402
-from meetings.series import build_config  # noqa: E402
-from meetings.yamlsource import load_yaml  # noqa: E402
-from scheduler.app import build_app  # noqa: E402
+from meetings.kernel.yamlsource import load_yaml  # noqa: E402
+from meetings.schedule.declarations import build_config  # noqa: E402
+from meetings.schedule.operations import generate_schedule, load_config  # noqa: E402
+from scheduler.bootstrap import build_app  # noqa: E402
 from scheduler.clock import FixedClock  # noqa: E402
 from scheduler.settings import Settings  # noqa: E402
 

@@ -30,13 +30,14 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 import aiosmtplib  # noqa: E402
 from sqlalchemy import func, select, update  # noqa: E402
 
-from meetings.operations import generate_schedule, load_config  # noqa: E402
-from meetings.series import build_config  # noqa: E402
-from meetings.yamlsource import load_yaml  # noqa: E402
-from notifications.dispatch import dispatch_due, prepare  # noqa: E402
+from meetings.db import OutboxMessage
+from meetings.kernel.yamlsource import load_yaml  # noqa: E402
+from meetings.schedule.declarations import build_config  # noqa: E402
+from meetings.schedule.operations import generate_schedule, load_config  # noqa: E402
 from notifications.mailer import SmtpMailer, parse_smtp_url  # noqa: E402
-from notifications.outbox import OutboxMessage, plan_messages  # noqa: E402
-from scheduler.app import App, build_app  # noqa: E402
+from notifications.outbox.dispatch import dispatch_due, prepare  # noqa: E402
+from notifications.outbox.planner import plan_messages  # noqa: E402
+from scheduler.bootstrap import App, build_app  # noqa: E402
 from scheduler.clock import FixedClock  # noqa: E402
 from scheduler.settings import Settings  # noqa: E402
 

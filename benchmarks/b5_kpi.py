@@ -33,7 +33,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from sqlalchemy import insert, select  # noqa: E402
 
-from meetings.models import (  # noqa: E402
+from meetings.db import (  # noqa: E402
     ActionItem,
     Attendance,
     Case,
@@ -45,10 +45,10 @@ from meetings.models import (  # noqa: E402
     Minutes,
     Occurrence,
 )
-from meetings.operations import load_config  # noqa: E402
-from meetings.series import build_config  # noqa: E402
-from meetings.yamlsource import load_yaml  # noqa: E402
-from scheduler.app import build_app  # noqa: E402
+from meetings.kernel.yamlsource import load_yaml  # noqa: E402
+from meetings.schedule.declarations import build_config  # noqa: E402
+from meetings.schedule.operations import load_config  # noqa: E402
+from scheduler.bootstrap import build_app  # noqa: E402
 from scheduler.clock import FixedClock  # noqa: E402
 from scheduler.settings import Settings  # noqa: E402
 
@@ -259,8 +259,8 @@ def peak_rss_mb() -> float | None:
 
 def report(url: str) -> None:
     """Child process: time the full-year report and print JSON (the parent reads its RSS)."""
-    from meetings.kpi_reports import kpi_report_bytes
-    from meetings.kpis import compute_kpis
+    from meetings.kpis.queries import compute_kpis
+    from meetings.kpis.reports import kpi_report_bytes
 
     app = build_app(Settings(database_url=url), FixedClock(NOW))
     timings = []

@@ -6,9 +6,9 @@ from datetime import datetime
 
 from sqlalchemy.orm import Session
 
-from meetings.case_operations import freeze_agenda
-from meetings.models import Occurrence
-from notifications.agenda_render import city_template_dirs, render_agenda, render_agenda_fragment
+from meetings.agendas.render import city_template_dirs, render_agenda, render_agenda_fragment
+from meetings.cases.operations import freeze_agenda
+from meetings.db import Occurrence
 
 
 def agenda_for_email(session: Session, occ: Occurrence, now: datetime) -> tuple[str, str] | None:

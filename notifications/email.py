@@ -18,7 +18,7 @@ from zoneinfo import ZoneInfo
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
 from markupsafe import Markup
 
-from meetings.rocdate import format_roc_datetime
+from meetings.kernel.rocdate import format_roc_datetime
 
 TEMPLATES = Path(__file__).resolve().parent / "templates"
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime
 
+from meetings.db import OutboxMessage
 from notifications.email import MeetingView
 from notifications.ics import (
     ATTENDEE_ROLES,
@@ -20,7 +21,6 @@ from notifications.ics import (
     build_cancel,
     build_request,
 )
-from notifications.outbox import OutboxMessage
 
 
 def meeting_event(meeting: MeetingView, now: datetime, *, cancelled: bool = False) -> FeedEvent:

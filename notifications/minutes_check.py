@@ -18,9 +18,9 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import exists, select
 from sqlalchemy.orm import Session
 
-from meetings.models import City, HeldMeeting, Minutes, Occurrence, Series
-from meetings.rocdate import format_roc_date
-from notifications.outbox import OutboxMessage, message_id_for, secretariat_for
+from meetings.db import City, HeldMeeting, Minutes, Occurrence, OutboxMessage, Series
+from meetings.kernel.rocdate import format_roc_date
+from notifications.outbox.planner import message_id_for, secretariat_for
 
 HORIZON = timedelta(days=30)
 

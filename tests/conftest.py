@@ -20,7 +20,7 @@ from zoneinfo import ZoneInfo
 import pytest
 from typer.testing import CliRunner
 
-from scheduler.app import App, build_app
+from scheduler.bootstrap import App, build_app
 from scheduler.clock import FixedClock
 from scheduler.settings import Settings
 
@@ -184,7 +184,7 @@ class Cli:
         self.runner = CliRunner()
 
     def __call__(self, *args: str) -> CliResult:
-        from scheduler.cli import app as typer_app
+        from scheduler.cli.main import app as typer_app
 
         result = self.runner.invoke(
             typer_app,

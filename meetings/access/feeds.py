@@ -1,0 +1,613 @@
+"""Feed and API tokens (the writer for both tables) and feed scope resolution.
+
+Tokens are ``secrets.token_urlsafe(32)`` (256 random bits). Only their SHA-256
+is stored; a token is found by the hash of what the client presents, so the
+lookup never compares secret material byte by byte (the one comparison made,
+as a second check, is ``hmac.compare_digest``).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import re
+import secrets
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, time, timedelta
+from typing import Any, Literal
+from zoneinfo import ZoneInfo
+
+from dateutil.relativedelta import relativedelta
+from sqlalchemy import ColumnElement, Connection, and_, bindparam, false, func, select
+from sqlalchemy.orm import Session
+
+from meetings.db import (
+    Agency,
+    ApiToken,
+    City,
+    District,
+    FeedToken,
+    Occurrence,
+    OutboxEvent,
+    Person,
+    Series,
+)
+from meetings.schedule.operations import OperationError
+from notifications.ics import FeedEvent
+
+ScopeKind = Literal["person", "agency", "series", "district"]
+SCOPE_KINDS: tuple[ScopeKind, ...] = ("person", "agency", "series", "district")
+Role = Literal["admin", "secretariat", "participant"]
+ROLES: tuple[Role, ...] = ("admin", "secretariat", "participant")
+# token_urlsafe(32) gives 43 characters; accept a little either way, nothing odd.
+TOKEN_SHAPE = re.compile(r"^[A-Za-z0-9_-]{32,64}$")
+WINDOW_BACK = relativedelta(months=6)
+WINDOW_AHEAD = relativedelta(months=18)
+FEED_FORMAT = "2"  # bump when the feed's rendering changes, so every ETag changes
+FEED_REFRESH = timedelta(hours=1)  # REFRESH-INTERVAL / X-PUBLISHED-TTL
+
+
+class AccessError(OperationError):
+    """A token or scope request that cannot be carried out (bad input: exit 2)."""
+
+
+def new_token() -> str:
+    """A fresh random token (256 bits, URL-safe)."""
+    return secrets.token_urlsafe(32)
+
+
+def hash_token(token: str) -> str:
+    """The stored form of a token: SHA-256, hex."""
+    return hashlib.sha256(token.encode("utf-8")).hexdigest()
+
+
+def well_formed(token: str) -> bool:
+    """True if ``token`` could be one of ours (checked before any lookup)."""
+    return bool(TOKEN_SHAPE.match(token))
+
+
+# --- scopes ----------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class FeedScope:
+    """What a feed token shows. ``series_ids`` None means "filter by district"."""
+
+    token_id: int
+    kind: ScopeKind
+    value: str
+    city_id: int | None
+    city_name: str
+    tz: str
+    calname: str
+    series_ids: tuple[str, ...] | None
+    district: str | None = None
+
+    def occurrence_filter(self) -> ColumnElement[bool]:
+        """The WHERE clause selecting this scope's occurrences."""
+        if self.series_ids is not None:
+            if not self.series_ids:
+                return false()
+            return Occurrence.series_id.in_(self.series_ids)
+        assert self.district is not None
+        return and_(
+            Occurrence.district == self.district,
+            Occurrence.series_id.in_(select(Series.id).where(Series.city_id == self.city_id)),
+        )
+
+
+def _invites(spec: dict[str, Any], agency: str | None, email: str | None) -> bool:
+    invite = spec.get("invite") or {}
+    if agency is not None and (
+        spec.get("organizer") == agency
+        or agency in (invite.get("required") or [])
+        or agency in (invite.get("optional") or [])
+    ):
+        return True
+    if email is not None:
+        return email.lower() in {p.lower() for p in invite.get("people") or []}
+    return False
+
+
+def _series_for(session: Session, city_id: int, agency: str | None, email: str | None) -> list[str]:
+    rows = session.execute(
+        select(Series.id, Series.spec).where(Series.city_id == city_id).order_by(Series.id)
+    ).all()
+    return [sid for sid, spec in rows if _invites(spec, agency, email)]
+
+
+def _agency_name(session: Session, city_id: int, code: str) -> str:
+    name = session.scalar(select(Agency.name).where(Agency.city_id == city_id, Agency.code == code))
+    return name or code
+
+
+def _calname(city: str, title: str) -> str:
+    title = title.replace("{district}", "各").replace("{zone}", "各")
+    return title if title.startswith(city) else f"{city} {title}"
+
+
+def scope_of(session: Session, token: FeedToken) -> FeedScope:
+    """Resolve a stored token to its current scope (people and invitations as of now)."""
+    kind = token.scope_kind
+    value = token.scope_value
+    city = session.get(City, token.city_id) if token.city_id is not None else None
+    if kind == "series":
+        series = session.get(Series, value)
+        if series is None:
+            # The series was removed from the database: an empty calendar, not an error.
+            return FeedScope(token.id, "series", value, None, "", "Asia/Taipei", value, ())
+        return FeedScope(
+            token.id,
+            "series",
+            value,
+            series.city_id,
+            series.city.name,
+            series.city.timezone,
+            _calname(series.city.name, series.title),
+            (series.id,),
+        )
+    assert city is not None, f"feed token {token.id} has no city"
+    if kind == "district":
+        return FeedScope(
+            token.id,
+            "district",
+            value,
+            city.id,
+            city.name,
+            city.timezone,
+            f"{city.name} {value} 會議",
+            None,
+            district=value,
+        )
+    if kind == "agency":
+        ids = _series_for(session, city.id, value, None)
+        name = _agency_name(session, city.id, value)
+        return FeedScope(
+            token.id,
+            "agency",
+            value,
+            city.id,
+            city.name,
+            city.timezone,
+            f"{city.name} {name} 會議",
+            tuple(ids),
+        )
+    person = session.scalar(select(Person).where(Person.city_id == city.id, Person.email == value))
+    agency = person.agency_code if person is not None else None
+    ids = _series_for(session, city.id, agency, value)
+    who = person.name if person is not None else value
+    return FeedScope(
+        token.id,
+        "person",
+        value,
+        city.id,
+        city.name,
+        city.timezone,
+        f"{city.name} {who} 的會議",
+        tuple(ids),
+    )
+
+
+def resolve_feed(session: Session, token: str) -> FeedScope | None:
+    """The scope of a live feed token, or None (unknown, revoked or malformed alike)."""
+    if not well_formed(token):
+        return None
+    digest = hash_token(token)
+    row = session.scalar(
+        select(FeedToken).where(FeedToken.token_hash == digest, FeedToken.revoked_at.is_(None))
+    )
+    if row is None or not hmac.compare_digest(row.token_hash, digest):
+        return None
+    return scope_of(session, row)
+
+
+# Built once: constructing this statement costs more than running it.
+_VERSION_QUERY = select(
+    FeedToken.token_hash,
+    select(func.max(Occurrence.updated_at)).scalar_subquery(),
+    select(func.max(Occurrence.id)).scalar_subquery(),
+    select(func.max(OutboxEvent.id)).scalar_subquery(),
+    select(func.max(Series.updated_at)).scalar_subquery(),
+    select(func.max(City.updated_at)).scalar_subquery(),
+).where(FeedToken.token_hash == bindparam("digest"), FeedToken.revoked_at.is_(None))
+
+
+def data_version(session: Session | Connection, token: str) -> tuple[Any, ...] | None:
+    """One cheap query: None if the token is not live, else a database-wide version.
+
+    The version changes whenever any meeting, series, city or agency list may
+    have changed: newest ``updated_at`` and highest id of occurrences, highest
+    outbox event id (every meeting change writes one, even within one clock
+    tick), newest series and city ``updated_at`` — indexed or tiny tables. While it stays the
+    same, a feed's fingerprint cannot have changed, so the server may reuse it.
+    """
+    if not well_formed(token):
+        return None
+    digest = hash_token(token)
+    row = session.execute(_VERSION_QUERY, {"digest": digest}).first()
+    if row is None or not hmac.compare_digest(row[0], digest):
+        return None
+    return tuple(row[1:])
+
+
+def feed_window(now: datetime, tz: str) -> tuple[date, date]:
+    """The feed's dates: 6 months back to 18 months ahead of ``now`` (local dates)."""
+    today = now.astimezone(ZoneInfo(tz)).date()
+    return today - WINDOW_BACK, today + WINDOW_AHEAD
+
+
+def _instants(window: tuple[date, date], tz: str) -> tuple[datetime, datetime]:
+    zone = ZoneInfo(tz)
+    return (
+        datetime.combine(window[0], time(0), zone),
+        datetime.combine(window[1] + timedelta(days=1), time(0), zone),
+    )
+
+
+def occurrences_for_scope(
+    session: Session, scope: FeedScope, start: datetime, end: datetime
+) -> list[Occurrence]:
+    """The scope's occurrences starting in [start, end), by start time."""
+    q = (
+        select(Occurrence)
+        .where(scope.occurrence_filter(), Occurrence.start_at >= start, Occurrence.start_at < end)
+        .order_by(Occurrence.start_at, Occurrence.uid)
+    )
+    return list(session.scalars(q))
+
+
+# The domain events that give a meeting a new version (each bumps SEQUENCE or creates
+# it). ``occurrence.held`` is not one of them: holding a meeting changes nothing a
+# calendar shows, so it must not change a feed (nor its ETag).
+REVISION_KINDS = (
+    "occurrence.created",
+    "occurrence.moved",
+    "occurrence.updated",
+    "occurrence.cancelled",
+    "occurrence.reinstated",
+)
+
+
+def _instant(value: Any) -> datetime | None:
+    """An aggregate's datetime (SQLite returns aggregates of our UTC text as str)."""
+    if value is None:
+        return None
+    when = value if isinstance(value, datetime) else datetime.fromisoformat(str(value))
+    return when.replace(tzinfo=UTC) if when.tzinfo is None else when.astimezone(UTC)
+
+
+@dataclass(frozen=True)
+class FeedSnapshot:
+    """A feed's content (not yet rendered) and its validators.
+
+    ``etag`` is a hash of every input of the rendering (the events, the calendar
+    name, time zone, refresh interval and feed format), so it changes exactly when
+    the bytes do: a move, cancellation, new meeting or a closure that affects one of
+    the feed's meetings changes it; attendance, minutes, cases, other series,
+    tokens and e-mail do not.
+    """
+
+    events: list[FeedEvent]
+    calname: str
+    tz: str
+    refresh: timedelta
+    etag: str
+    last_modified: datetime
+
+
+def feed_snapshot(session: Session, scope: FeedScope, now: datetime, base_url: str) -> FeedSnapshot:
+    """The scope's events for the window around ``now``, with ETag and Last-Modified.
+
+    Two queries: the meetings in the window, each with the time of its latest
+    revision (newest of its :data:`REVISION_KINDS` events; the row's creation time
+    if it has none), and the organizers of their series. Each event's
+    ``last_modified`` (and so the feed's DTSTAMP/LAST-MODIFIED) is that revision
+    time, capped at ``now``.
+    """
+    start, end = _instants(feed_window(now, scope.tz), scope.tz)
+    in_window = and_(
+        scope.occurrence_filter(), Occurrence.start_at >= start, Occurrence.start_at < end
+    )
+    revisions = (
+        select(
+            OutboxEvent.occurrence_uid.label("uid"),
+            func.max(OutboxEvent.created_at).label("at"),
+        )
+        .where(
+            OutboxEvent.kind.in_(REVISION_KINDS),
+            OutboxEvent.occurrence_uid.in_(select(Occurrence.uid).where(in_window)),
+        )
+        .group_by(OutboxEvent.occurrence_uid)
+        .subquery()
+    )
+    rows = session.execute(
+        select(
+            Occurrence.uid,
+            Occurrence.series_id,
+            Occurrence.sequence,
+            Occurrence.start_at,
+            Occurrence.end_at,
+            Occurrence.title,
+            Occurrence.location,
+            Occurrence.status,
+            Occurrence.created_at,
+            revisions.c.at,
+        )
+        .outerjoin(revisions, revisions.c.uid == Occurrence.uid)
+        .where(in_window)
+        .order_by(Occurrence.start_at, Occurrence.uid)
+    ).all()
+    orgs = organizers(session, {r.series_id for r in rows})
+    base = base_url.rstrip("/")
+    events: list[FeedEvent] = []
+    for r in rows:
+        revised = _instant(r.at) or _instant(r.created_at) or now
+        org_name, org_email = orgs.get(r.series_id, (None, None))
+        events.append(
+            FeedEvent(
+                uid=r.uid,
+                sequence=r.sequence,
+                start=r.start_at,
+                end=r.end_at,
+                summary=r.title,
+                location=r.location,
+                status="cancelled" if r.status == "cancelled" else "scheduled",
+                organizer_name=org_name,
+                organizer_email=org_email,
+                description_url=f"{base}/meetings/{r.uid}",
+                last_modified=min(revised, now).astimezone(UTC),
+            )
+        )
+    key = repr(
+        (
+            FEED_FORMAT,
+            scope.calname,
+            scope.tz,
+            FEED_REFRESH.total_seconds(),
+            [
+                (
+                    e.uid,
+                    e.sequence,
+                    e.start.astimezone(UTC).isoformat(),
+                    e.end.astimezone(UTC).isoformat(),
+                    e.summary,
+                    e.location,
+                    e.status,
+                    e.organizer_name,
+                    e.organizer_email,
+                    e.description_url,
+                    e.last_modified.isoformat(),
+                )
+                for e in events
+            ],
+        )
+    )
+    etag = '"' + hashlib.sha256(key.encode("utf-8")).hexdigest()[:32] + '"'
+    # Last-Modified never goes back: the window slides at local midnight (a meeting
+    # may drop out of it), so the start of today is a lower bound.
+    zone = ZoneInfo(scope.tz)
+    day_start = datetime.combine(now.astimezone(zone).date(), time(0), zone).astimezone(UTC)
+    newest = max([e.last_modified for e in events] + [day_start])
+    return FeedSnapshot(events, scope.calname, scope.tz, FEED_REFRESH, etag, newest)
+
+
+def organizers(session: Session, series_ids: set[str]) -> dict[str, tuple[str | None, str | None]]:
+    """Series id → (organizer agency name, its first email), from the declarations."""
+    out: dict[str, tuple[str | None, str | None]] = {}
+    if not series_ids:
+        return out
+    rows = session.execute(
+        select(Series.id, Series.city_id, Series.spec).where(Series.id.in_(series_ids))
+    ).all()
+    codes = {(cid, spec.get("organizer")) for _sid, cid, spec in rows if spec.get("organizer")}
+    agencies: dict[tuple[int, str], tuple[str, str | None]] = {}
+    if codes:
+        for cid, code, name, emails in session.execute(
+            select(Agency.city_id, Agency.code, Agency.name, Agency.emails).where(
+                Agency.city_id.in_({c for c, _ in codes})
+            )
+        ):
+            agencies[(cid, code)] = (name, emails[0] if emails else None)
+    for sid, cid, spec in rows:
+        code = spec.get("organizer")
+        name, email = agencies.get((cid, code), (code, None)) if code else (None, None)
+        out[sid] = (name, email)
+    return out
+
+
+# --- writers ---------------------------------------------------------------------
+
+
+def _city(session: Session, name: str | None) -> City | None:
+    if name is None:
+        return None
+    city = session.scalar(select(City).where(City.name == name))
+    if city is None:
+        names = ", ".join(session.scalars(select(City.name).order_by(City.name)))
+        raise AccessError(f"unknown city {name!r}" + (f" (loaded: {names})" if names else ""))
+    return city
+
+
+def _one_city(kind: str, value: str, city_ids: list[int], city: City | None) -> int:
+    if city is not None:
+        if city.id not in city_ids:
+            raise AccessError(f"unknown {kind} {value!r} in {city.name}")
+        return city.id
+    if not city_ids:
+        raise AccessError(f"unknown {kind} {value!r}")
+    if len(set(city_ids)) > 1:
+        raise AccessError(f"{kind} {value!r} exists in several cities: give --city")
+    return city_ids[0]
+
+
+def check_scope(
+    session: Session, kind: str, value: str, city_name: str | None = None
+) -> tuple[ScopeKind, str, int | None]:
+    """Validate a scope request; returns (kind, canonical value, city id)."""
+    if kind not in SCOPE_KINDS:
+        raise AccessError(f"unknown scope {kind!r} (one of {', '.join(SCOPE_KINDS)})")
+    value = value.strip()
+    if not value:
+        raise AccessError(f"--{kind}: empty value")
+    city = _city(session, city_name)
+    if kind == "series":
+        series = session.get(Series, value)
+        if series is None:
+            raise AccessError(f"unknown series {value!r}")
+        if city is not None and series.city_id != city.id:
+            raise AccessError(f"series {value!r} belongs to {series.city.name}, not {city.name}")
+        return "series", value, series.city_id
+    if kind == "person":
+        value = value.lower()
+        ids = list(session.scalars(select(Person.city_id).where(func.lower(Person.email) == value)))
+        cid = _one_city("person", value, ids, city)
+        email = session.scalar(
+            select(Person.email).where(Person.city_id == cid, func.lower(Person.email) == value)
+        )
+        assert email is not None
+        return "person", email, cid
+    if kind == "agency":
+        ids = list(session.scalars(select(Agency.city_id).where(Agency.code == value)))
+        return "agency", value, _one_city("agency", value, ids, city)
+    ids = list(session.scalars(select(District.city_id).where(District.name == value)))
+    return "district", value, _one_city("district", value, ids, city)
+
+
+@dataclass(frozen=True)
+class IssuedToken:
+    """A token just created: the only moment its plain value exists."""
+
+    id: int
+    token: str
+
+
+def create_feed_token(
+    session: Session,
+    kind: str,
+    value: str,
+    now: datetime,
+    *,
+    city: str | None = None,
+    label: str | None = None,
+) -> IssuedToken:
+    """Create a feed token for a validated scope."""
+    scope_kind, scope_value, city_id = check_scope(session, kind, value, city)
+    token = new_token()
+    row = FeedToken(
+        token_hash=hash_token(token),
+        scope_kind=scope_kind,
+        scope_value=scope_value,
+        city_id=city_id,
+        label=(label or "").strip()[:200] or None,
+        created_at=now,
+    )
+    session.add(row)
+    session.flush()
+    return IssuedToken(row.id, token)
+
+
+def revoke_feed_token(session: Session, token_id: int, now: datetime) -> bool:
+    """Revoke a feed token; False if it was already revoked."""
+    row = session.get(FeedToken, token_id)
+    if row is None:
+        raise AccessError(f"no feed token #{token_id}")
+    if row.revoked_at is not None:
+        return False
+    row.revoked_at = now
+    return True
+
+
+def list_feed_tokens(session: Session) -> list[dict[str, Any]]:
+    """Every feed token, without secrets."""
+    cities = {cid: name for cid, name in session.execute(select(City.id, City.name))}
+    return [
+        {
+            "id": t.id,
+            "scope": t.scope_kind,
+            "value": t.scope_value,
+            "city": cities.get(t.city_id) if t.city_id is not None else None,
+            "label": t.label,
+            "created_at": t.created_at.isoformat(),
+            "revoked_at": t.revoked_at.isoformat() if t.revoked_at else None,
+        }
+        for t in session.scalars(select(FeedToken).order_by(FeedToken.id))
+    ]
+
+
+def create_api_token(
+    session: Session, role: str, now: datetime, *, label: str | None = None
+) -> IssuedToken:
+    """Create a bearer token for the JSON API."""
+    if role not in ROLES:
+        raise AccessError(f"--role: must be one of {', '.join(ROLES)}, not {role!r}")
+    token = new_token()
+    row = ApiToken(
+        token_hash=hash_token(token),
+        role=role,
+        label=(label or "").strip()[:200] or None,
+        created_at=now,
+    )
+    session.add(row)
+    session.flush()
+    return IssuedToken(row.id, token)
+
+
+def revoke_api_token(session: Session, token_id: int, now: datetime) -> bool:
+    """Revoke an API token; False if it was already revoked."""
+    row = session.get(ApiToken, token_id)
+    if row is None:
+        raise AccessError(f"no API token #{token_id}")
+    if row.revoked_at is not None:
+        return False
+    row.revoked_at = now
+    return True
+
+
+def api_role(session: Session, token: str) -> Role | None:
+    """The role of a live API token, or None."""
+    if not well_formed(token):
+        return None
+    digest = hash_token(token)
+    row = session.scalar(
+        select(ApiToken).where(ApiToken.token_hash == digest, ApiToken.revoked_at.is_(None))
+    )
+    if row is None or not hmac.compare_digest(row.token_hash, digest):
+        return None
+    for role in ROLES:
+        if row.role == role:
+            return role
+    return None
+
+
+# --- URLs --------------------------------------------------------------------------
+
+
+def feed_urls(base_url: str, token: str) -> tuple[str, str]:
+    """(URL on ``base_url`` as configured, the same as ``webcal://``) of a feed token."""
+    url = f"{base_url.rstrip('/')}/feeds/{token}.ics"
+    scheme, _, rest = url.partition("://")
+    return url, (f"webcal://{rest}" if scheme in ("http", "https") else url)
+
+
+def demo_feed_urls(session: Session, base_url: str, now: datetime) -> list[tuple[str, str]]:
+    """Create demo feed tokens (each city's organizer agencies, one series) → (label, URL)."""
+    out: list[tuple[str, str]] = []
+    cities = list(session.scalars(select(City).order_by(City.id)))
+    first_series: str | None = None
+    for city in cities:
+        specs = session.execute(
+            select(Series.id, Series.spec)
+            .where(Series.city_id == city.id, Series.active.is_(True))
+            .order_by(Series.id)
+        ).all()
+        if first_series is None and specs:
+            first_series = specs[0][0]
+        codes = sorted({spec["organizer"] for _sid, spec in specs if spec.get("organizer")})
+        for code in codes[:2]:
+            issued = create_feed_token(session, "agency", code, now, city=city.name, label="demo")
+            name = _agency_name(session, city.id, code)
+            out.append((f"{city.name} {name}", feed_urls(base_url, issued.token)[0]))
+    if first_series is not None:
+        issued = create_feed_token(session, "series", first_series, now, label="demo")
+        out.append((f"series {first_series}", feed_urls(base_url, issued.token)[0]))
+    return out

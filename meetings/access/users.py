@@ -1,0 +1,178 @@
+"""People who log in to the web pages: users, roles, argon2 password hashes.
+
+This module is the only writer of the ``users`` and ``app_secrets`` tables
+(migration 0006). Passwords are hashed with argon2id (``argon2-cffi``); the
+plain password is never stored or logged. ``session_version`` is part of every
+signed session cookie: bumping it (logout, password change, disabling) ends
+every session of that user.
+"""
+
+from __future__ import annotations
+
+import re
+import secrets
+from datetime import datetime
+from typing import Literal
+
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from meetings.db import AppSecret, User
+from meetings.schedule.operations import OperationError
+
+Role = Literal["admin", "secretariat", "participant"]
+ROLES: tuple[Role, ...] = ("admin", "secretariat", "participant")
+ROLE_ZH = {"admin": "系統管理者", "secretariat": "幕僚單位", "participant": "與會機關"}
+MIN_PASSWORD = 10
+_EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+_hasher = PasswordHasher()
+_dummy: list[str] = []
+
+
+def _dummy_hash() -> str:
+    """Verified against when the email is unknown, so both answers take as long."""
+    if not _dummy:
+        _dummy.append(_hasher.hash("liaison-no-such-user"))
+    return _dummy[0]
+
+
+class UserError(OperationError):
+    """A user request that cannot be carried out (bad input: exit status 2)."""
+
+
+def check_role(role: str) -> Role:
+    """``role`` as a Role, or a UserError naming the choices."""
+    for r in ROLES:
+        if role.strip().lower() == r:
+            return r
+    raise UserError(f"--role: must be one of {', '.join(ROLES)}, not {role!r}")
+
+
+def check_email(email: str) -> str:
+    """A normalised (lower-case) email address, or a UserError."""
+    e = email.strip().lower()
+    if not _EMAIL.match(e) or len(e) > 254:
+        raise UserError(f"EMAIL: not an email address: {email!r}")
+    return e
+
+
+def check_password(password: str) -> str:
+    """A password long enough to keep; a UserError otherwise."""
+    if len(password) < MIN_PASSWORD:
+        raise UserError(f"password: at least {MIN_PASSWORD} characters, please")
+    if len(password) > 1024:
+        raise UserError("password: at most 1024 characters")
+    return password
+
+
+def find_user(session: Session, email: str) -> User | None:
+    """The user with this email (any case), or None."""
+    return session.scalar(select(User).where(User.email == email.strip().lower()))
+
+
+def add_user(session: Session, email: str, role: str, password: str, now: datetime) -> User:
+    """Create a user with an argon2 hash of ``password``."""
+    e = check_email(email)
+    r = check_role(role)
+    check_password(password)
+    if find_user(session, e) is not None:
+        raise UserError(f"user {e} already exists (use `liaison users passwd` to change it)")
+    user = User(
+        email=e,
+        role=r,
+        password_hash=_hasher.hash(password),
+        active=True,
+        session_version=1,
+        created_at=now,
+        updated_at=now,
+        last_login_at=None,
+    )
+    session.add(user)
+    session.flush()
+    return user
+
+
+def _get(session: Session, email: str) -> User:
+    user = find_user(session, email)
+    if user is None:
+        raise UserError(f"no user {email.strip().lower()!r}")
+    return user
+
+
+def set_password(session: Session, email: str, password: str, now: datetime) -> User:
+    """Change a password; every open session of the user ends."""
+    user = _get(session, email)
+    check_password(password)
+    user.password_hash = _hasher.hash(password)
+    user.session_version += 1
+    user.updated_at = now
+    session.flush()
+    return user
+
+
+def set_role(session: Session, email: str, role: str, now: datetime) -> User:
+    """Change a user's role; every open session of the user ends."""
+    user = _get(session, email)
+    user.role = check_role(role)
+    user.session_version += 1
+    user.updated_at = now
+    session.flush()
+    return user
+
+
+def set_active(session: Session, email: str, active: bool, now: datetime) -> User:
+    """Enable or disable a login; disabling ends every open session."""
+    user = _get(session, email)
+    if user.active != active:
+        user.active = active
+        user.session_version += 1
+        user.updated_at = now
+        session.flush()
+    return user
+
+
+def authenticate(session: Session, email: str, password: str, now: datetime) -> User | None:
+    """The active user with this email and password, or None. Records the login."""
+    user = find_user(session, email) if email.strip() else None
+    stored = user.password_hash if user is not None else _dummy_hash()
+    try:
+        _hasher.verify(stored, password)
+    except (VerifyMismatchError, VerificationError, InvalidHashError):
+        return None
+    if user is None or not user.active:
+        return None
+    if _hasher.check_needs_rehash(user.password_hash):
+        user.password_hash = _hasher.hash(password)
+    user.last_login_at = now
+    session.flush()
+    return user
+
+
+def end_sessions(session: Session, user_id: int, now: datetime) -> None:
+    """Log a user out everywhere (the session cookies carry the old version)."""
+    user = session.get(User, user_id)
+    if user is not None:
+        user.session_version += 1
+        user.updated_at = now
+        session.flush()
+
+
+def list_users(session: Session) -> list[User]:
+    """Every user, by email."""
+    return list(session.scalars(select(User).order_by(User.email)))
+
+
+def count_users(session: Session) -> int:
+    return session.scalar(select(func.count()).select_from(User)) or 0
+
+
+def secret(session: Session, name: str, now: datetime) -> str:
+    """A named server secret, created (256 random bits) on first use."""
+    row = session.get(AppSecret, name)
+    if row is None:
+        row = AppSecret(name=name, value=secrets.token_urlsafe(32), created_at=now)
+        session.add(row)
+        session.flush()
+    return row.value

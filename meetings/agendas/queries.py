@@ -1,0 +1,351 @@
+"""Fetching agendas' inputs: shared look-ups once per batch, then at most one query per meeting."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from datetime import date, datetime
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import exists, func, select
+from sqlalchemy.orm import Session
+
+from meetings.agendas.model import (
+    ActionItemRow,
+    Agenda,
+    ListedCase,
+    MeetingInfo,
+    ReportSlot,
+    agenda_from_json,
+    build_agenda,
+)
+from meetings.db import (
+    ActionItem,
+    Agency,
+    AgendaCase,
+    Case,
+    CaseDiscussion,
+    CaseEvent,
+    CaseListing,
+    FrozenAgenda,
+    ListingRule,
+    Occurrence,
+)
+from meetings.schedule.declarations import SeriesDecl
+
+
+def meeting_info(occ: Occurrence, decl: SeriesDecl, agencies: dict[str, str]) -> MeetingInfo:
+    tz = ZoneInfo(occ.series.city.timezone)
+    return MeetingInfo(
+        uid=occ.uid,
+        series_id=occ.series_id,
+        title=occ.title,
+        city=occ.series.city.name,
+        start=occ.start_at.astimezone(tz),
+        end=occ.end_at.astimezone(tz),
+        location=occ.location,
+        chair=decl.chair,
+        organizer=agencies.get(decl.organizer or "", decl.organizer),
+        status=occ.status,
+        sequence=occ.sequence,
+    )
+
+
+def agency_names(session: Session, city_ids: Iterable[int]) -> dict[int, dict[str, str]]:
+    """Section 三: the names of the cities' agencies, by city and code (one query)."""
+    out: dict[int, dict[str, str]] = {cid: {} for cid in city_ids}
+    for city_id, code, name in session.execute(
+        select(Agency.city_id, Agency.code, Agency.name).where(Agency.city_id.in_(list(out)))
+    ):
+        out[city_id][code] = name
+    return out
+
+
+def rule_titles(session: Session, city_ids: Iterable[int]) -> dict[tuple[int, str], str]:
+    """Listing-rule titles by (city, rule id), for agenda headings (one query)."""
+    return {
+        (city_id, rule_id): title
+        for city_id, rule_id, title in session.execute(
+            select(ListingRule.city_id, ListingRule.rule_id, ListingRule.title).where(
+                ListingRule.city_id.in_(list(city_ids))
+            )
+        )
+    }
+
+
+def previous_meeting_days(session: Session, occs: Sequence[Occurrence]) -> dict[int, date]:
+    """The local date of each meeting's previous (not cancelled) meeting of its instance.
+
+    One query for all of ``occs`` (a correlated MAX per meeting, on the series index).
+    """
+    if not occs:
+        return {}
+    prev = Occurrence.__table__.alias("prev")
+    latest = (
+        select(func.max(prev.c.start_at))
+        .where(
+            prev.c.series_id == Occurrence.series_id,
+            prev.c.instance_key == Occurrence.instance_key,
+            prev.c.start_at < Occurrence.start_at,
+            prev.c.status != "cancelled",
+        )
+        .scalar_subquery()
+    )
+    tz = {o.id: ZoneInfo(o.series.city.timezone) for o in occs}
+    out: dict[int, date] = {}
+    for occ_id, start in session.execute(
+        select(Occurrence.id, latest).where(Occurrence.id.in_(list(tz)))
+    ):
+        if start is None:
+            continue
+        if isinstance(start, str):  # SQLite aggregates bypass the column type
+            start = datetime.fromisoformat(start).replace(tzinfo=ZoneInfo("UTC"))
+        out[occ_id] = start.astimezone(tz[occ_id]).date()
+    return out
+
+
+def open_action_items(
+    session: Session, occs: Sequence[Occurrence], agencies: dict[int, dict[str, str]]
+) -> dict[int, list[ActionItemRow]]:
+    """Section 二: open action items (closed_at IS NULL) of earlier meetings of each
+    meeting's series instance, for all of ``occs`` in one query."""
+    if not occs:
+        return {}
+    keys = {(o.series_id, o.instance_key) for o in occs}
+    latest = max(o.start_at for o in occs)
+    rows = session.execute(
+        select(
+            ActionItem.id,
+            ActionItem.owner_code,
+            ActionItem.text,
+            ActionItem.due_on,
+            Occurrence.series_id,
+            Occurrence.instance_key,
+            Occurrence.start_at,
+        )
+        .join(Occurrence, Occurrence.id == ActionItem.occurrence_id)
+        .where(
+            Occurrence.series_id.in_(sorted({k[0] for k in keys})),
+            Occurrence.instance_key.in_(sorted({k[1] for k in keys})),
+            Occurrence.start_at < latest,
+            ActionItem.closed_at.is_(None),
+        )
+        .order_by(ActionItem.due_on, ActionItem.id)
+    ).all()
+    out: dict[int, list[ActionItemRow]] = {}
+    for o in occs:
+        names = agencies.get(o.series.city_id, {})
+        out[o.id] = [
+            ActionItemRow(i, names.get(owner, owner), text, due)
+            for i, owner, text, due, sid, key, start in rows
+            if sid == o.series_id and key == o.instance_key and start < o.start_at
+        ]
+    return out
+
+
+def reserved_cases(
+    session: Session, occs: Sequence[Occurrence], now: datetime
+) -> dict[str, set[str]]:
+    """For each meeting, the cases that frozen agendas of *other* upcoming meetings of
+    its series have taken (they are discussed there). One query for all of ``occs``."""
+    series = sorted({o.series_id for o in occs})
+    if not series:
+        return {}
+    rows = session.execute(
+        select(Occurrence.series_id, AgendaCase.occurrence_uid, AgendaCase.case_no)
+        .join(Occurrence, Occurrence.uid == AgendaCase.occurrence_uid)
+        .where(
+            Occurrence.series_id.in_(series),
+            Occurrence.status == "scheduled",
+            Occurrence.start_at >= now,
+        )
+    ).all()
+    return {o.uid: {c for sid, uid, c in rows if sid == o.series_id and uid != o.uid} for o in occs}
+
+
+def listed_cases(
+    session: Session,
+    occ: Occurrence,
+    decl: SeriesDecl,
+    now: datetime,
+    *,
+    since: date | None = None,
+    reserved: Iterable[str] | None = None,
+) -> tuple[list[ListedCase], int, str | None]:
+    """Section 四: listed, undiscussed cases for this meeting, in one query.
+
+    Returns (up to max_cases rows, oldest listing first; the total; the rule title).
+    Cases reserved by another upcoming meeting's frozen agenda are left to it.
+    """
+    rule_id = decl.agenda.listing_rule
+    if rule_id is None:
+        return [], 0, None
+    tz = ZoneInfo(occ.series.city.timezone)
+    day = occ.start_at.astimezone(tz).date()
+    discussed = exists().where(
+        CaseDiscussion.case_no == CaseListing.case_no,
+        CaseDiscussion.discussed_on >= CaseListing.listed_at,
+        CaseDiscussion.occurrence_uid != occ.uid,
+    )
+    if reserved is None:
+        reserved = reserved_cases(session, [occ], now).get(occ.uid, set())
+    # The page of listings is chosen on the listings index alone (it carries the case
+    # number and district); only the chosen few cases are then read.
+    page = (
+        select(
+            CaseListing.case_id,
+            CaseListing.case_no,
+            CaseListing.listed_at,
+            ListingRule.title,
+            func.count().over().label("total"),
+        )
+        .join(ListingRule, ListingRule.id == CaseListing.rule_id)
+        .where(
+            ListingRule.city_id == occ.series.city_id,
+            ListingRule.rule_id == rule_id,
+            CaseListing.delisted_at.is_(None),
+            CaseListing.listed_at <= day,
+            ~discussed,
+        )
+        .order_by(CaseListing.listed_at, CaseListing.case_no)
+        .limit(decl.agenda.max_cases)
+    )
+    if occ.district is not None:
+        page = page.where(CaseListing.district == occ.district)
+    elif occ.zone is not None and decl.agenda.zone_districts:
+        page = page.where(CaseListing.district.in_(decl.agenda.zone_districts.get(occ.zone, [])))
+    if since is not None:
+        page = page.where(CaseListing.listed_at >= since)
+    held_back = sorted(set(reserved))
+    if held_back:
+        page = page.where(CaseListing.case_no.not_in(held_back))
+    chosen = page.subquery("page")
+    q = (
+        select(
+            Case.case_no,
+            Case.masked_name,
+            Case.district,
+            Case.sdm_risk,
+            Case.tipvda_score,
+            Case.listed_reason,
+            chosen.c.listed_at,
+            chosen.c.title,
+            chosen.c.total,
+        )
+        .join(chosen, chosen.c.case_id == Case.id)
+        .order_by(chosen.c.listed_at, chosen.c.case_no)
+    )
+    rows = session.execute(q).all()
+    total = rows[0].total if rows else 0
+    title = rows[0].title if rows else None
+    return (
+        [
+            ListedCase(
+                case_no=r.case_no,
+                masked_name=r.masked_name,
+                district=r.district,
+                sdm_risk=r.sdm_risk,
+                tipvda_score=r.tipvda_score,
+                listed_reason=r.listed_reason,
+                listed_at=r.listed_at,
+                rule_title=r.title,
+            )
+            for r in rows
+        ],
+        total,
+        title,
+    )
+
+
+def triggering_case(session: Session, occ: Occurrence) -> list[ListedCase]:
+    """Section 四 of an event-triggered meeting: the case that triggered it (one query)."""
+    from meetings.cases.operations import EVENT_ZH
+
+    if occ.case_no is None:
+        return []
+    row = session.execute(
+        select(Case, func.max(CaseEvent.at))
+        .outerjoin(CaseEvent, CaseEvent.case_id == Case.id)
+        .where(Case.city_id == occ.series.city_id, Case.case_no == occ.case_no)
+        .group_by(Case.id)
+    ).first()
+    if row is None:
+        return []
+    case, _last = row
+    trigger = (occ.series.spec.get("trigger") or {}).get("event", "")
+    return [
+        ListedCase(
+            case_no=case.case_no,
+            masked_name=case.masked_name,
+            district=case.district,
+            sdm_risk=case.sdm_risk,
+            tipvda_score=case.tipvda_score,
+            listed_reason=case.listed_reason or f"觸發事件：{EVENT_ZH.get(trigger, trigger)}",
+            listed_at=case.reported_at,
+            rule_title=f"觸發事件：{EVENT_ZH.get(trigger, trigger)}",
+        )
+    ]
+
+
+def build_agendas(
+    session: Session, occs: Sequence[Occurrence], now: datetime, *, use_frozen: bool = True
+) -> list[Agenda]:
+    """The agendas of ``occs`` (frozen copies where they exist, unless ``use_frozen`` is off).
+
+    Shared look-ups (frozen copies, agencies, rule titles, previous meetings, action
+    items) are one query each for the whole batch; then at most one query per meeting
+    (its listed cases, or the case that triggered it).
+    """
+    frozen: dict[str, Agenda] = {}
+    if use_frozen and occs:
+        for uid, content in session.execute(
+            select(FrozenAgenda.occurrence_uid, FrozenAgenda.content).where(
+                FrozenAgenda.occurrence_uid.in_([o.uid for o in occs])
+            )
+        ):
+            frozen[uid] = agenda_from_json(content)
+    todo = [o for o in occs if o.uid not in frozen]
+    city_ids = {o.series.city_id for o in todo}
+    agencies = agency_names(session, city_ids) if todo else {}
+    titles = rule_titles(session, city_ids) if todo else {}
+    prev = previous_meeting_days(session, todo)
+    items = open_action_items(session, todo, agencies)
+    reserved = reserved_cases(session, [o for o in todo if o.case_no is None], now)
+    decls: dict[str, SeriesDecl] = {}
+    built: dict[str, Agenda] = {}
+    for occ in todo:
+        decl = decls.get(occ.series_id)
+        if decl is None:
+            decl = decls[occ.series_id] = SeriesDecl.model_validate(occ.series.spec)
+        names = agencies.get(occ.series.city_id, {})
+        day = prev.get(occ.id)
+        title: str | None = None
+        if occ.case_no is not None:
+            listed, total = triggering_case(session, occ), 1
+        else:
+            since = day if (day is not None and not decl.agenda.carry_over) else None
+            listed, total, title = listed_cases(
+                session, occ, decl, now, since=since, reserved=reserved.get(occ.uid, set())
+            )
+            if decl.agenda.listing_rule is not None:
+                title = titles.get((occ.series.city_id, decl.agenda.listing_rule), title)
+        built[occ.uid] = build_agenda(
+            meeting_info(occ, decl, names),
+            listed=listed,
+            listed_total=total,
+            action_items=items.get(occ.id, []),
+            report_slots=[ReportSlot(code, names.get(code, code)) for code in decl.invite.required],
+            max_cases=decl.agenda.max_cases,
+            previous_meeting_day=day,
+            rule_title=title,
+        )
+    return [frozen.get(o.uid) or built[o.uid] for o in occs]
+
+
+def build_agenda_for(session: Session, occ: Occurrence, now: datetime) -> Agenda:
+    """The agenda as it would be built now (ignores any frozen copy)."""
+    return build_agendas(session, [occ], now, use_frozen=False)[0]
+
+
+def load_agenda(session: Session, occ: Occurrence, now: datetime) -> Agenda:
+    """The frozen agenda if there is one, else the agenda built now."""
+    return build_agendas(session, [occ], now)[0]

@@ -1,0 +1,158 @@
+"""Rendering agendas (text, printable A4 HTML, JSON) with Jinja2 templates.
+
+A city overrides a template by placing a file of the same name in
+``<its config folder>/templates/<city name>/`` or ``<its config folder>/templates/``.
+Template names are fixed and resolved files must stay inside those folders.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Callable, Sequence
+from datetime import date, datetime
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+from jinja2 import (
+    ChoiceLoader,
+    Environment,
+    FileSystemLoader,
+    StrictUndefined,
+    TemplateError,
+    TemplateNotFound,
+    TemplateSyntaxError,
+    select_autoescape,
+)
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from meetings.agendas.model import Agenda, agenda_to_json
+from meetings.db import City, CitySettings
+from meetings.kernel.rocdate import format_roc_date, format_roc_datetime, roc_year
+
+TEMPLATES = Path(__file__).resolve().parent / "templates"
+FORMATS = ("text", "html", "json")
+_DIGITS = "零一二三四五六七八九"
+
+
+def zh_num(n: int) -> str:
+    """1 → 一, 10 → 十, 12 → 十二, 21 → 二十一 (up to 99)."""
+    if n < 10:
+        return _DIGITS[n]
+    tens, ones = divmod(n, 10)
+    head = "" if tens == 1 else _DIGITS[tens]
+    return f"{head}十{_DIGITS[ones] if ones else ''}"
+
+
+class ConfinedLoader(FileSystemLoader):
+    """A FileSystemLoader that refuses files resolving outside its folders (symlinks)."""
+
+    def get_source(
+        self, environment: Environment, template: str
+    ) -> tuple[str, str, Callable[[], bool]]:
+        source, filename, uptodate = super().get_source(environment, template)
+        real = os.path.realpath(filename)
+        roots = [os.path.realpath(p) for p in self.searchpath]
+        if not any(real.startswith(root + os.sep) for root in roots):
+            raise TemplateNotFound(template)
+        return source, filename, uptodate
+
+
+class AgendaTemplateError(Exception):
+    """A city's agenda template that cannot be rendered (bad syntax, a file outside
+    its folder, an unknown variable). The message names the template and line."""
+
+
+def _roc_date(value: date | str) -> str:
+    return format_roc_date(date.fromisoformat(value) if isinstance(value, str) else value)
+
+
+def _roc_short(value: date | str) -> str:
+    """112年3月8日, without the weekday (for table cells)."""
+    d = date.fromisoformat(value) if isinstance(value, str) else value
+    return f"{roc_year(d.year)}年{d.month}月{d.day}日"
+
+
+def _roc_datetime(value: datetime) -> str:
+    return format_roc_datetime(value.astimezone(ZoneInfo("Asia/Taipei")))
+
+
+def environment(overrides: Sequence[Path] = ()) -> Environment:
+    """A Jinja2 environment: city folders first, then the built-in templates."""
+    folders = [str(p) for p in overrides if p.is_dir()] + [str(TEMPLATES)]
+    env = Environment(
+        loader=ChoiceLoader([ConfinedLoader(f) for f in folders]),
+        autoescape=select_autoescape(enabled_extensions=("html", "html.j2"), default=False),
+        undefined=StrictUndefined,
+        keep_trailing_newline=True,
+        trim_blocks=False,
+    )
+    env.filters["roc_date"] = _roc_date
+    env.filters["roc_short"] = _roc_short
+    env.filters["roc_datetime"] = _roc_datetime
+    env.filters["zh_num"] = zh_num
+    return env
+
+
+def city_template_dirs(session: Session, city_name: str) -> list[Path]:
+    """A city's override folders, from the config folders recorded at load time."""
+    row = session.execute(
+        select(CitySettings.config_dirs)
+        .join(City, City.id == CitySettings.city_id)
+        .where(City.name == city_name)
+    ).first()
+    if row is None:
+        return []
+    # The city's own sub-folder only when its name is one plain path component: a city
+    # named "../x" or "/abs" must not point the loader outside the config folder.
+    plain = Path(city_name).name == city_name and city_name not in ("", ".", "..")
+    plain = plain and "\\" not in city_name and not city_name.startswith(".")
+    out: list[Path] = []
+    for d in row[0]:
+        base = Path(d)
+        if not base.is_absolute() or ".." in base.parts:
+            continue
+        out += ([base / "templates" / city_name] if plain else []) + [base / "templates"]
+    return out
+
+
+def render_agenda(agenda: Agenda, fmt: str, overrides: Sequence[Path] = ()) -> str:
+    """The agenda as text, printable HTML or JSON."""
+    if fmt == "json":
+        return json.dumps(agenda_to_json(agenda), ensure_ascii=False, indent=2)
+    if fmt not in FORMATS:
+        raise ValueError(f"unknown format {fmt!r} (text, html or json)")
+    name = "agenda.txt.j2" if fmt == "text" else "agenda.html.j2"
+    return _render(name, agenda, overrides)
+
+
+def render_agenda_fragment(agenda: Agenda, overrides: Sequence[Path] = ()) -> str:
+    """The agenda sections as an HTML fragment (for the agenda email body)."""
+    return _render("agenda_body.html.j2", agenda, overrides)
+
+
+def _render(name: str, agenda: Agenda, overrides: Sequence[Path]) -> str:
+    """Render a fixed template name; ``{% include %}``s resolve inside the same folders
+    only (Jinja2 refuses ``..`` segments and reads ``/abs`` as relative to each folder;
+    :class:`ConfinedLoader` refuses symlinks pointing elsewhere)."""
+    env = environment(overrides)
+    frozen = agenda.frozen_at
+    issued = frozen.astimezone(agenda.meeting.start.tzinfo).date() if frozen else None
+    try:
+        return env.get_template(name).render(
+            agenda=agenda,
+            m=agenda.meeting,
+            when=format_roc_datetime(agenda.meeting.start),
+            issued=format_roc_date(issued) if issued else None,
+        )
+    except TemplateSyntaxError as exc:
+        where = f"{exc.filename or exc.name or name}:{exc.lineno}"
+        raise AgendaTemplateError(f"{where}: template: {exc.message}") from None
+    except TemplateNotFound as exc:
+        raise AgendaTemplateError(
+            f"{name}: template: {exc.name!r} not found in the city's template folder "
+            "(includes must stay inside it)"
+        ) from None
+    except TemplateError as exc:
+        raise AgendaTemplateError(f"{name}: template: {exc}") from None

@@ -1,0 +1,439 @@
+"""KPI reports: CSV, xlsx (one sheet per table) and a self-contained HTML page.
+
+Titles use ROC years. The HTML charts are drawn with matplotlib (Agg, no pyplot) and
+inlined as SVG, so the page needs no network, no scripts and no image files: it can
+be attached to a 聯繫會議 work report as is. ``kpi_report_bytes`` is the one entry
+point for callers that serve or save a report (CLI, web pages).
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import re
+import warnings
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from datetime import date
+from html import escape
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy.orm import Session
+
+from meetings.kernel.rocdate import format_roc_date
+from meetings.kpis.queries import KEYS, KpiReport, RowCounts, YearCounts, compute_kpis, grant_counts
+
+KEY_ZH = {
+    "meetings_scheduled": "應召開次數",
+    "meetings_held": "實際召開次數",
+    "held_on_schedule_rate": "如期召開率(%)",
+    "agency_attendance_rate": "機關出席率(%)",
+    "required_attendance_rate": "應出席機關出席率(%)",
+    "cases_discussed": "個案研討案數",
+    "case_discussions": "個案研討次數",
+    "listed_case_discussion_rate": "列管案件納入定期會議討論比率(%)",
+    "median_days_to_discussion": "列管至討論天數中位數",
+    "minutes_on_time_rate": "會議紀錄如期完成率(%)",
+    "action_items_closed_on_time_rate": "決議事項如期完成率(%)",
+}
+SCALAR_KEYS = tuple(k for k in KEYS if k != "agency_attendance_rate")
+
+
+def _agency_codes(report: KpiReport) -> list[str]:
+    return sorted(report.total.agencies)
+
+
+def row_label(report: KpiReport, row: RowCounts) -> str:
+    """A row's name for people: the instance title, or 合計 for the total."""
+    if row.series is None:
+        return "合計"
+    title = row.title or report.series_titles.get(row.series, row.series)
+    if row.district and row.district not in title:
+        title = f"{title}（{row.district}）"
+    return title
+
+
+def report_title(report: KpiReport) -> str:
+    scope = ""
+    if report.series_filter:
+        scope += f" {report.series_titles.get(report.series_filter, report.series_filter)}"
+    if report.district_filter:
+        scope += f" {report.district_filter}"
+    return f"民國{report.roc_year}年{scope} 網絡會議績效指標報告"
+
+
+def _cell(value: Any) -> Any:
+    return "" if value is None else value
+
+
+# --- CSV ---------------------------------------------------------------------------------
+
+
+def render_csv(report: KpiReport) -> str:
+    """One line per row (total last); agency rates as agency_attendance_rate[CODE] columns."""
+    codes = _agency_codes(report)
+    header = ["series", "district", *SCALAR_KEYS[:3]]
+    header += [f"agency_attendance_rate[{c}]" for c in codes]
+    header += list(SCALAR_KEYS[3:])
+    buf = io.StringIO()
+    w = csv.writer(buf, lineterminator="\n")
+    w.writerow(header)
+    for row in [*report.rows, report.total]:
+        data = row.as_row()
+        line = [_cell(data["series"]), _cell(data["district"])]
+        line += [_cell(data[k]) for k in SCALAR_KEYS[:3]]
+        line += [_cell(data["agency_attendance_rate"].get(c)) for c in codes]
+        line += [_cell(data[k]) for k in SCALAR_KEYS[3:]]
+        w.writerow(line)
+    return buf.getvalue()
+
+
+# --- tables shared by xlsx and HTML ------------------------------------------------------------
+
+
+def kpi_table(report: KpiReport) -> tuple[list[str], list[list[Any]]]:
+    header = ["會議", "系列", "區", *(KEY_ZH[k] for k in SCALAR_KEYS)]
+    body = []
+    for row in [*report.rows, report.total]:
+        data = row.as_row()
+        body.append(
+            [
+                row_label(report, row),
+                row.series or "",
+                row.district or "",
+                *(data[k] for k in SCALAR_KEYS),
+            ]
+        )
+    return header, body
+
+
+def agency_table(report: KpiReport) -> tuple[list[str], list[list[Any]]]:
+    """Agencies × series instances: attendance rate where the agency is required."""
+    codes = _agency_codes(report)
+    header = ["機關代碼", "機關", *(row_label(report, r) for r in report.rows), "合計"]
+    body = []
+    for code in codes:
+        line: list[Any] = [code, report.agency_names.get(code, code)]
+        for row in [*report.rows, report.total]:
+            rates = row.as_row()["agency_attendance_rate"]
+            line.append(rates.get(code) if code in rates else "—")
+        body.append(line)
+    return header, body
+
+
+def monthly_table(report: KpiReport) -> tuple[list[str], list[list[Any]]]:
+    header = ["月份", "應召開次數", "實際召開次數", "如期召開次數", "個案研討次數"]
+    body = [
+        [f"{report.roc_year}年{m.month}月", m.scheduled, m.held, m.on_schedule, m.case_discussions]
+        for m in report.monthly
+    ]
+    return header, body
+
+
+def grant_table(report: KpiReport) -> tuple[list[str], list[list[Any]]]:
+    """The counts grant reports ask for (衛福部補助成果): per series instance and in total."""
+    header = ["會議", "年度", "會議召開次數", "個案研討次數", "個案研討案數"]
+    body = [
+        [
+            row_label(report, row),
+            f"{report.roc_year}年",
+            row.held,
+            row.case_discussions,
+            row.cases_discussed,
+        ]
+        for row in [*report.rows, report.total]
+    ]
+    return header, body
+
+
+def history_table(history: Sequence[YearCounts]) -> tuple[list[str], list[list[Any]]]:
+    """Grant-report counts per ROC year (補助成果: 會議召開次數, 個案研討次數, 個案研討案數)."""
+    header = ["年度", "會議召開次數", "個案研討次數", "個案研討案數"]
+    body: list[list[Any]] = [
+        [f"{y.roc_year}年", y.meetings_held, y.case_discussions, y.cases_discussed] for y in history
+    ]
+    return header, body
+
+
+# --- xlsx ----------------------------------------------------------------------------------------
+
+
+def xlsx_bytes(report: KpiReport, history: Sequence[YearCounts] = ()) -> bytes:
+    """The xlsx workbook: one sheet per table, each titled with the ROC year."""
+    from openpyxl import Workbook
+    from openpyxl.styles import Font
+
+    wb = Workbook()
+    sheets = [
+        ("績效指標", "網絡會議績效指標", kpi_table(report)),
+        ("機關出席率", "機關出席率(%)", agency_table(report)),
+        ("月別趨勢", "月別召開情形", monthly_table(report)),
+        ("補助成果統計", "會議及個案研討統計", grant_table(report)),
+    ]
+    if history:
+        first_year = history[0].roc_year
+        sheets.append(
+            (
+                "歷年補助成果",
+                f"會議及個案研討歷年統計（{first_year}年至{report.roc_year}年）",
+                history_table(history),
+            )
+        )
+    first = True
+    for name, title, (header, body) in sheets:
+        ws = wb.active if first else wb.create_sheet()
+        assert ws is not None
+        first = False
+        ws.title = name
+        ws.append([f"民國{report.roc_year}年 {title}"])
+        ws["A1"].font = Font(bold=True, size=14)
+        ws.append([f"統計截至 {format_roc_date(report.as_of)}"])
+        ws.append(header)
+        for cell in ws[3]:
+            cell.font = Font(bold=True)
+        for line in body:
+            ws.append(["" if v is None else v for v in line])
+        ws.column_dimensions["A"].width = 36
+    buf = io.BytesIO()
+    wb.save(buf)
+    return buf.getvalue()
+
+
+def write_xlsx(report: KpiReport, path: Path, history: Sequence[YearCounts] = ()) -> None:
+    """Save the xlsx workbook to ``path``."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(xlsx_bytes(report, history))
+
+
+# --- charts (matplotlib → inline SVG) -------------------------------------------------------------
+
+_FONTS = ["Noto Sans CJK TC", "Noto Sans TC", "Microsoft JhengHei", "PingFang TC", "DejaVu Sans"]
+_BLUE, _LIGHT, _ORANGE = "#3b7dd8", "#b8c7e0", "#e07b39"
+
+
+@contextmanager
+def _chart_style(name: str) -> Iterator[None]:
+    """Text stays text in the SVG (the reader's CJK fonts draw it); ids unique per chart."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    with (
+        matplotlib.rc_context(
+            {
+                "svg.fonttype": "none",
+                "svg.hashsalt": f"liaison-{name}",
+                "font.family": "sans-serif",
+                "font.sans-serif": _FONTS,
+                "font.size": 9,
+            }
+        ),
+        warnings.catch_warnings(),
+    ):
+        # Layout is measured with the bundled font, which has no CJK glyphs.
+        warnings.filterwarnings("ignore", message="Glyph .* missing from font")
+        yield
+
+
+def _svg(fig: Any, name: str) -> str:
+    """The figure as an SVG element for inlining; its ids prefixed with ``name``.
+
+    Several charts share one HTML document, and matplotlib numbers its ids per figure.
+    """
+    buf = io.StringIO()
+    fig.savefig(buf, format="svg", metadata={"Date": None})
+    text = buf.getvalue()
+    text = text[text.index("<svg") :]
+    text = re.sub(r"<metadata>.*?</metadata>\s*", "", text, flags=re.S)
+    text = text.replace(' id="', f' id="{name}-')
+    text = text.replace('href="#', f'href="#{name}-')
+    return text.replace("url(#", f"url(#{name}-")
+
+
+def bar_chart_svg(
+    name: str, title: str, items: Sequence[tuple[str, float | None]], *, max_value: float = 100.0
+) -> str:
+    """Horizontal bars (percentages); a missing value (empty denominator) is marked 無資料."""
+    from matplotlib.figure import Figure
+
+    with _chart_style(name):
+        n = max(1, len(items))
+        fig = Figure(figsize=(8, 0.8 + 0.28 * n))
+        fig.subplots_adjust(left=0.38, right=0.95, top=1 - 0.45 / (0.8 + 0.28 * n), bottom=0.1)
+        ax = fig.add_subplot()
+        labels = [label for label, _ in items]
+        values = [0.0 if v is None else v for _, v in items]
+        ys = list(range(len(items)))
+        ax.barh(ys, values, color=_BLUE, height=0.6)
+        for y, (_, v) in zip(ys, items, strict=True):
+            ax.text(
+                (v or 0) + max_value * 0.01,
+                y,
+                "無資料" if v is None else f"{v:g}",
+                va="center",
+                fontsize=8,
+                color="#888" if v is None else "#222",
+            )
+        ax.set_yticks(ys, labels)
+        ax.invert_yaxis()
+        ax.set_xlim(0, max_value * 1.1)
+        ax.set_title(title, loc="left", fontsize=11, fontweight="bold")
+        ax.spines[["top", "right"]].set_visible(False)
+        return _svg(fig, name)
+
+
+def trend_chart_svg(report: KpiReport) -> str:
+    """Monthly meetings scheduled vs held (columns) and 個案研討次數 (line)."""
+    from matplotlib.figure import Figure
+    from matplotlib.ticker import MaxNLocator
+
+    with _chart_style("trend"):
+        fig = Figure(figsize=(8, 3.2))
+        fig.subplots_adjust(left=0.08, right=0.92, top=0.85, bottom=0.2)
+        ax = fig.add_subplot()
+        months = [m.month for m in report.monthly]
+        ax.bar([m - 0.2 for m in months], [m.scheduled for m in report.monthly], 0.4,
+               color=_LIGHT, label="應召開")  # fmt: skip
+        ax.bar([m + 0.2 for m in months], [m.held for m in report.monthly], 0.4,
+               color=_BLUE, label="已召開")  # fmt: skip
+        ax.set_xticks(months, [f"{m}月" for m in months])
+        ax.set_ylabel("會議次數")
+        ax2 = ax.twinx()
+        ax2.plot(months, [m.case_discussions for m in report.monthly], color=_ORANGE,
+                 marker="o", label="個案研討次數")  # fmt: skip
+        ax2.set_ylabel("個案研討次數")
+        ax.set_ylim(bottom=0)
+        ax2.set_ylim(bottom=0)
+        ax.yaxis.set_major_locator(MaxNLocator(integer=True))
+        ax2.yaxis.set_major_locator(MaxNLocator(integer=True))
+        handles = ax.get_legend_handles_labels()[0] + ax2.get_legend_handles_labels()[0]
+        fig.legend(handles, ["應召開", "已召開", "個案研討次數"], loc="lower center", ncol=3,
+                   frameon=False)  # fmt: skip
+        ax.set_title(f"民國{report.roc_year}年 月別會議召開情形", loc="left", fontsize=11,
+                     fontweight="bold")  # fmt: skip
+        return _svg(fig, "trend")
+
+
+# --- HTML ----------------------------------------------------------------------------------------
+
+
+def _html_table(header: Sequence[str], body: Sequence[Sequence[Any]]) -> str:
+    head = "".join(f"<th>{escape(str(h))}</th>" for h in header)
+    rows = []
+    for line in body:
+        cells = "".join(f"<td>{'—' if v is None else escape(str(v))}</td>" for v in line)
+        rows.append(f"<tr>{cells}</tr>")
+    return f"<table><thead><tr>{head}</tr></thead><tbody>{''.join(rows)}</tbody></table>"
+
+
+_CSS = """
+body{font-family:"Noto Sans TC","Microsoft JhengHei",sans-serif;margin:2em;color:#222}
+table{border-collapse:collapse;margin:1em 0;font-size:13px}
+th,td{border:1px solid #bbb;padding:4px 8px;text-align:right}
+th{background:#eef2f8} td:first-child,th:first-child{text-align:left}
+section{margin-bottom:2em} .note{color:#555;font-size:12px}
+figure{margin:1em 0} svg{max-width:100%;height:auto}
+"""
+
+
+def charts_svg(report: KpiReport) -> dict[str, str]:
+    """The report's charts as inline SVG: coverage, bc31, agencies, trend."""
+    return {
+        "coverage": bar_chart_svg(
+            "coverage",
+            "各會議如期召開率(%)",
+            [(row_label(report, r), r.as_row()["held_on_schedule_rate"]) for r in report.rows],
+        ),
+        "bc31": bar_chart_svg(
+            "bc31",
+            "各會議列管案件納入討論比率(%)（BC3.1）",
+            [
+                (row_label(report, r), r.as_row()["listed_case_discussion_rate"])
+                for r in report.rows
+            ],
+        ),
+        "agencies": bar_chart_svg(
+            "agencies",
+            "各機關出席率(%)",
+            [
+                (f"{report.agency_names.get(c, c)}（{c}）", value)
+                for c, value in report.total.as_row()["agency_attendance_rate"].items()
+            ],
+        ),
+        "trend": trend_chart_svg(report),
+    }
+
+
+def render_html(report: KpiReport, history: Sequence[YearCounts] = ()) -> str:
+    """A self-contained HTML report (inline SVG charts, no scripts or external resources)."""
+    title = report_title(report)
+    charts = charts_svg(report)
+    grant = _html_table(*grant_table(report))
+    if history:
+        grant += _html_table(*history_table(history))
+    sections = [
+        ("網絡會議績效指標", _html_table(*kpi_table(report))),
+        (
+            "會議涵蓋情形",
+            f"<figure>{charts['coverage']}</figure><figure>{charts['bc31']}</figure>",
+        ),
+        (
+            "機關出席率",
+            f"<figure>{charts['agencies']}</figure>" + _html_table(*agency_table(report)),
+        ),
+        (
+            "月別趨勢",
+            f"<figure>{charts['trend']}</figure>" + _html_table(*monthly_table(report)),
+        ),
+        ("會議及個案研討統計（補助成果）", grant),
+    ]
+    body = "".join(f"<section><h2>{escape(h)}</h2>{content}</section>" for h, content in sections)
+    return (
+        '<!DOCTYPE html>\n<html lang="zh-TW"><head><meta charset="utf-8">'
+        f"<title>{escape(title)}</title><style>{_CSS}</style></head><body>"
+        f"<h1>{escape(title)}</h1>"
+        f'<p class="note">統計期間：民國{report.roc_year}年1月1日至12月31日；'
+        f"列管案件討論統計截至{escape(format_roc_date(report.as_of))}。"
+        "比率為百分比（小數一位），分母為0者以「—」表示。</p>"
+        f"{body}</body></html>\n"
+    )
+
+
+# --- one entry point --------------------------------------------------------------------------
+
+MEDIA_TYPES = {
+    "json": "application/json",
+    "csv": "text/csv; charset=utf-8",
+    "xlsx": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+    "html": "text/html; charset=utf-8",
+}
+
+
+def kpi_report_bytes(
+    session: Session,
+    year: int,
+    fmt: str,
+    *,
+    series_id: str | None = None,
+    district: str | None = None,
+    as_of: date | None = None,
+) -> tuple[bytes, str]:
+    """The KPI report of a year as (content, media type), for the CLI and the web pages.
+
+    ``fmt`` is json, csv, xlsx or html; bad arguments raise OperationError (or ValueError
+    for an unknown format). xlsx and html include the grant counts of the last 5 years.
+    """
+    if fmt not in MEDIA_TYPES:
+        raise ValueError(f"format must be one of {', '.join(MEDIA_TYPES)}, not {fmt!r}")
+    report = compute_kpis(session, year, series_id=series_id, district=district, as_of=as_of)
+    if fmt == "json":
+        import json
+
+        data = json.dumps(report.as_json(), ensure_ascii=False, indent=2) + "\n"
+        return data.encode("utf-8"), MEDIA_TYPES[fmt]
+    if fmt == "csv":
+        return render_csv(report).encode("utf-8"), MEDIA_TYPES[fmt]
+    history = grant_counts(session, year, series_id=series_id, district=district)
+    if fmt == "xlsx":
+        return xlsx_bytes(report, history), MEDIA_TYPES[fmt]
+    return render_html(report, history).encode("utf-8"), MEDIA_TYPES[fmt]

@@ -1,0 +1,86 @@
+"""What a series declaration was understood to mean: its rule and its next dates.
+
+Shared by `liaison series explain` and the admin page, so both always agree.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from datetime import date
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from sqlalchemy.orm import Session
+
+from meetings.db import Series
+from meetings.kernel.rocdate import format_roc_date, format_roc_datetime
+from meetings.schedule.cadence import describe_zh
+from meetings.schedule.operations import SpecRegistry, office_calendar_for
+from meetings.schedule.planning import POLICY_ZH, plan_series
+
+
+def explain_series(session: Session, series: Series, today: date, count: int = 5) -> dict[str, Any]:
+    """The normalised rule of ``series`` and its next ``count`` dates per instance (ROC text).
+
+    Event-triggered series have a ``trigger`` and no instances. Each upcoming date is
+    ``{"nominal_date", "start" (ISO or None when skipped), "roc"}``.
+    """
+    spec = SpecRegistry(session).spec(series)
+    tz = ZoneInfo(series.city.timezone)
+    out: dict[str, Any] = {
+        "id": spec.id,
+        "city": spec.city,
+        "title": spec.title,
+        "holidays": spec.policy.value,
+        "policy_zh": POLICY_ZH[spec.policy],
+        "time": spec.decl.time,
+        "duration": spec.decl.duration,
+    }
+    if spec.cadence is None:
+        trig = spec.decl.trigger
+        out["trigger"] = trig.model_dump(exclude_none=True) if trig else {}
+        out["instances"] = []
+        return out
+    out["cadence"] = spec.cadence.source
+    out["rrule"] = spec.cadence.rrule
+    out["description"] = describe_zh(spec.cadence)
+    out["anchor_month"] = spec.cadence.anchor_month
+    out["adhoc_allowed"] = spec.cadence.adhoc_allowed or spec.decl.adhoc
+    cal = office_calendar_for(session, series.city_id)
+    horizon = date(today.year + 3, 12, 31)
+    instances = []
+    for inst in spec.instances:
+        upcoming: list[dict[str, Any]] = []
+        for p in plan_series(replace(spec, instances=(inst,)), today, horizon, cal, tz):
+            if p.placement is None:
+                roc = f"{format_roc_date(p.nominal_date)} 停開（{POLICY_ZH[spec.policy]}）"
+                upcoming.append(
+                    {"nominal_date": p.nominal_date.isoformat(), "start": None, "roc": roc}
+                )
+            else:
+                local = p.placement.start_at.astimezone(tz)
+                roc = format_roc_datetime(local)
+                if p.placement.moved_reason:
+                    roc += f"（原訂{format_roc_date(p.nominal_date)}，{p.placement.moved_reason}）"
+                upcoming.append(
+                    {
+                        "nominal_date": p.nominal_date.isoformat(),
+                        "start": local.isoformat(),
+                        "roc": roc,
+                    }
+                )
+            if len(upcoming) >= count:
+                break
+        instances.append(
+            {
+                "key": inst.key,
+                "title": inst.title,
+                "district": inst.district,
+                "zone": inst.zone,
+                "label": inst.district or inst.zone or "",
+                "rrule": inst.cadence.rrule if inst.cadence else None,
+                "next": upcoming,
+            }
+        )
+    out["instances"] = instances
+    return out

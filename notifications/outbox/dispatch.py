@@ -1,0 +1,396 @@
+"""Sending what is due: claim, re-check, render, send, record — each message once.
+
+A message is re-checked against the meeting just before sending: nothing is
+sent for a cancelled meeting (except the cancellation) or for one already past.
+Only a crash between the SMTP server's acceptance and our commit of ``sent``
+can repeat a message, with the same Message-ID (SPEC §4).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+from email.headerregistry import Address
+from email.message import EmailMessage
+from typing import Any, Protocol
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import select, update
+from sqlalchemy.orm import Session, sessionmaker
+
+from meetings.db import Agency, City, Minutes, Occurrence, OutboxMessage
+from meetings.kernel.rocdate import format_roc_datetime
+from meetings.schedule.declarations import SeriesDecl
+from notifications.agenda_mail import agenda_for_email
+from notifications.email import MeetingView, compose, one_line, render
+from notifications.itip import calendar_for_message
+from notifications.mailer import PermanentFailure, TemporaryFailure
+from notifications.minutes_check import plan_minutes_due
+from notifications.outbox.planner import (
+    MAX_ATTEMPTS,
+    backoff,
+    claim_due,
+    new_worker_id,
+    plan_messages,
+)
+
+CALENDAR_KINDS = {"invitation": "REQUEST", "update": "REQUEST", "cancellation": "CANCEL"}
+MEETING_KINDS = {"invitation", "agenda", "reminder", "update"}
+# What an escalation email may say (planned into the row's context; no names).
+ESCALATION_FIELDS = ("case_no", "district", "rule_title", "listed_at", "deadline", "window")
+
+
+class Mailer(Protocol):
+    async def send(self, message: EmailMessage, sender: str, recipient: str) -> str: ...
+
+    async def close(self) -> None: ...
+
+
+@dataclass
+class DispatchReport:
+    sent: int = 0
+    failed: int = 0
+    retried: int = 0
+    skipped: int = 0
+    errors: list[str] = field(default_factory=list)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "sent": self.sent,
+            "failed": self.failed,
+            "retried": self.retried,
+            "skipped": self.skipped,
+            "errors": self.errors,
+        }
+
+
+@dataclass(frozen=True)
+class Job:
+    """Everything needed to build one email, read in the claiming transaction."""
+
+    id: int
+    kind: str
+    message_id: str
+    sender: Address
+    recipient: Address
+    reply_to: str | None
+    view: MeetingView | None
+    extra: dict[str, Any]
+    calendar: bytes | None
+
+
+@dataclass(frozen=True)
+class Prepared:
+    id: int
+    message: EmailMessage | None  # None: no longer to be sent
+    envelope_from: str
+    recipient: str
+    skip_reason: str | None = None
+
+
+def _agency(session: Session, city_id: int, code: str | None) -> Agency | None:
+    if code is None:
+        return None
+    return session.scalar(select(Agency).where(Agency.city_id == city_id, Agency.code == code))
+
+
+def meeting_view(session: Session, occ: Occurrence, base_url: str) -> MeetingView:
+    """The email/ICS view of a meeting (title, time, place, organiser — no case data)."""
+    decl = SeriesDecl.model_validate(occ.series.spec)
+    org = _agency(session, occ.series.city_id, decl.organizer)
+    return MeetingView(
+        uid=occ.uid,
+        sequence=occ.sequence,
+        title=occ.title,
+        start=occ.start_at,
+        end=occ.end_at,
+        location=occ.location,
+        chair=decl.chair,
+        organizer_name=org.name if org else occ.series.city.name,
+        organizer_email=str(org.emails[0]) if org and org.emails else None,
+        status=occ.status,
+        moved_reason=occ.moved_reason if occ.origin != "event" else None,
+        timezone=occ.series.city.timezone,
+        agenda_url=f"{base_url}/meetings/{occ.uid}",
+    )
+
+
+CalendarBuilder = Callable[[str, MeetingView, list[OutboxMessage], datetime], bytes]
+AgendaRenderer = Callable[[Session, Occurrence, datetime], tuple[str, str] | None]
+
+
+class _Skip(Exception):
+    """A claimed message that is no longer to be sent (the reason is recorded)."""
+
+
+@dataclass
+class _BatchCache:
+    """Per-transaction look-ups shared by the messages of one batch (same meeting, city)."""
+
+    cities: dict[int, City] = field(default_factory=dict)
+    occurrences: dict[str | None, Occurrence | None] = field(default_factory=dict)
+    views: dict[str, MeetingView] = field(default_factory=dict)
+    agendas: dict[str, tuple[str, str] | None] = field(default_factory=dict)
+
+    def city(self, session: Session, city_id: int) -> City:
+        if city_id not in self.cities:
+            city = session.get(City, city_id)
+            assert city is not None
+            self.cities[city_id] = city
+        return self.cities[city_id]
+
+    def occurrence(self, session: Session, uid: str | None) -> Occurrence | None:
+        if uid not in self.occurrences:
+            self.occurrences[uid] = (
+                session.scalar(select(Occurrence).where(Occurrence.uid == uid)) if uid else None
+            )
+        return self.occurrences[uid]
+
+    def view(self, session: Session, occ: Occurrence, base_url: str) -> MeetingView:
+        if occ.uid not in self.views:
+            self.views[occ.uid] = meeting_view(session, occ, base_url)
+        return self.views[occ.uid]
+
+
+def make_job(
+    session: Session,
+    row: OutboxMessage,
+    now: datetime,
+    base_url: str,
+    calendar_builder: CalendarBuilder = calendar_for_message,
+    agenda_renderer: AgendaRenderer = agenda_for_email,
+    cache: _BatchCache | None = None,
+) -> Job:
+    """Re-check a claimed row against its meeting and gather what its email says.
+
+    Raises ``_Skip`` when the message is no longer to be sent.
+    """
+    cache = cache or _BatchCache()
+    city = cache.city(session, row.city_id)
+    sender = Address(f"{city.name} Liaison 會議通知", "noreply", city.domain)
+    recipient = Address(row.recipient_name or "", addr_spec=row.recipient)
+    extra: dict[str, Any] = {}
+    view: MeetingView | None = None
+    calendar: bytes | None = None
+    reply_to: str | None = None
+    if row.kind == "escalation":
+        extra = {k: str(row.context.get(k) or "") for k in ESCALATION_FIELDS}
+        extra["organizer_name"] = f"{city.name} Liaison 會議系統"
+        nxt = cache.occurrence(session, row.occurrence_uid)
+        if nxt is not None and nxt.status == "scheduled" and nxt.start_at > now:
+            local = nxt.start_at.astimezone(ZoneInfo(city.timezone))
+            extra["next_meeting"] = f"{format_roc_datetime(local)} {one_line(nxt.title)}"
+    else:
+        occ = cache.occurrence(session, row.occurrence_uid)
+        if occ is None:
+            raise _Skip("meeting no longer exists")
+        if row.kind in MEETING_KINDS:
+            if occ.status == "cancelled":
+                raise _Skip("meeting cancelled")
+            if occ.start_at <= now:
+                raise _Skip("meeting already past")
+            if occ.sequence != row.sequence and row.kind != "update":
+                raise _Skip("meeting changed since planned")
+        if row.kind == "cancellation" and occ.status != "cancelled":
+            raise _Skip("meeting no longer cancelled")
+        view = cache.view(session, occ, base_url)
+        reply_to = view.organizer_email
+        if row.kind == "minutes_due":
+            if session.get(Minutes, occ.id) is not None:
+                raise _Skip("minutes recorded meanwhile")
+            extra["due"] = row.context.get("due_text", "")
+            if row.context.get("held_text"):
+                extra["when"] = row.context["held_text"]
+        if row.kind == "agenda":
+            if occ.uid not in cache.agendas:
+                cache.agendas[occ.uid] = agenda_renderer(session, occ, now)
+            rendered_agenda = cache.agendas[occ.uid]
+            if rendered_agenda is not None:
+                extra["agenda_text"], extra["agenda_html"] = rendered_agenda
+        if row.kind in CALENDAR_KINDS:
+            calendar = calendar_builder(row.kind, view, [row], now)
+    return Job(
+        id=row.id,
+        kind=row.kind,
+        message_id=row.message_id,
+        sender=sender,
+        recipient=recipient,
+        reply_to=reply_to,
+        view=view,
+        extra=extra,
+        calendar=calendar,
+    )
+
+
+def build_message(job: Job, now: datetime) -> EmailMessage:
+    """Render and compose a job's email (pure: no database)."""
+    rendered = render(
+        job.kind, job.recipient.display_name or job.recipient.addr_spec, job.view, job.extra
+    )
+    return compose(
+        rendered=rendered,
+        message_id=job.message_id,
+        sender=job.sender,
+        recipient=job.recipient,
+        reply_to=job.reply_to,
+        now=now,
+        calendar=job.calendar,
+        method=CALENDAR_KINDS.get(job.kind) if job.calendar is not None else None,
+    )
+
+
+def prepare(
+    session: Session,
+    row: OutboxMessage,
+    now: datetime,
+    base_url: str,
+    calendar_builder: CalendarBuilder = calendar_for_message,
+    agenda_renderer: AgendaRenderer = agenda_for_email,
+) -> Prepared:
+    """Build the email for a claimed row, or say why it is no longer due."""
+    try:
+        job = make_job(session, row, now, base_url, calendar_builder, agenda_renderer)
+    except _Skip as skip:
+        return Prepared(row.id, None, "", row.recipient, str(skip))
+    return Prepared(row.id, build_message(job, now), job.sender.addr_spec, row.recipient)
+
+
+async def dispatch_due(
+    sessions: sessionmaker[Session],
+    mailer_factory: Callable[[], Mailer],
+    now: datetime,
+    *,
+    base_url: str,
+    batch: int = 50,
+    concurrency: int = 4,
+    worker: str | None = None,
+    plan: bool = True,
+    calendar_builder: CalendarBuilder = calendar_for_message,
+    agenda_renderer: AgendaRenderer = agenda_for_email,
+    max_batches: int = 10_000,
+) -> DispatchReport:
+    """Plan from pending events and minutes deadlines, then send everything due at ``now``.
+
+    Batch by batch: claim up to ``batch`` rows and re-check them in one transaction,
+    then ``concurrency`` workers — each with its own reused SMTP connection — render
+    and send them (one worker renders while the others wait for the server), then
+    the outcomes are recorded in one transaction. At most one batch is ever claimed
+    and not yet recorded, so a crash can repeat at most that batch (SPEC §4).
+    """
+    worker = worker or new_worker_id()
+    report = DispatchReport()
+    if plan:
+        with sessions.begin() as session:
+            plan_messages(session, now)
+            plan_minutes_due(session, now)
+    mailers = [mailer_factory() for _ in range(max(1, concurrency))]
+    try:
+        for _ in range(max_batches):
+            with sessions.begin() as session:
+                ids = claim_due(session, worker, now, limit=batch)
+            if not ids:
+                break
+            jobs: list[Job] = []
+            with sessions.begin() as session:
+                cache = _BatchCache()
+                rows = session.scalars(
+                    select(OutboxMessage)
+                    .where(OutboxMessage.id.in_(ids), OutboxMessage.status == "pending")
+                    .order_by(OutboxMessage.due_at, OutboxMessage.id)
+                ).all()
+                for row in rows:
+                    try:
+                        jobs.append(
+                            make_job(
+                                session,
+                                row,
+                                now,
+                                base_url,
+                                calendar_builder,
+                                agenda_renderer,
+                                cache,
+                            )
+                        )
+                    except _Skip as skip:
+                        row.status = "cancelled"
+                        row.last_error = str(skip)
+                        row.claimed_by = row.claimed_until = None
+                        report.skipped += 1
+            results = await _send_all(mailers, jobs, now)
+            _record(sessions, results, now, report)
+            if results and all(outcome == "retry" for _, outcome, _ in results):
+                break  # the server is refusing everything for now; try at the next tick
+    finally:
+        for m in mailers:
+            await m.close()
+    return report
+
+
+def _record(
+    sessions: sessionmaker[Session],
+    results: list[tuple[int, str, str | None]],
+    now: datetime,
+    report: DispatchReport,
+) -> None:
+    """Record a batch's outcomes in one transaction: sent, retry later, or failed."""
+    if not results:
+        return
+    outcomes = {mid: (outcome, error) for mid, outcome, error in results}
+    with sessions.begin() as session:
+        sent = [mid for mid, (outcome, _) in outcomes.items() if outcome == "sent"]
+        if sent:
+            session.execute(
+                update(OutboxMessage),
+                [
+                    {
+                        "id": mid,
+                        "status": "sent",
+                        "sent_at": now,
+                        "last_error": None,
+                        "claimed_by": None,
+                        "claimed_until": None,
+                    }
+                    for mid in sent
+                ],
+            )
+            report.sent += len(sent)
+        others = [mid for mid in outcomes if outcomes[mid][0] != "sent"]
+        for row in session.scalars(select(OutboxMessage).where(OutboxMessage.id.in_(others))):
+            outcome, error = outcomes[row.id]
+            row.claimed_by = row.claimed_until = None
+            row.attempts += 1
+            row.last_error = error
+            if outcome == "failed" or row.attempts >= MAX_ATTEMPTS:
+                row.status = "failed"
+                report.failed += 1
+                report.errors.append(f"{row.message_id} → {row.recipient}: {error}")
+            else:
+                row.next_attempt_at = now + backoff(row.attempts)
+                report.retried += 1
+
+
+async def _send_all(
+    mailers: list[Mailer], jobs: list[Job], now: datetime
+) -> list[tuple[int, str, str | None]]:
+    """Render and send over the workers' connections (bounded concurrency); outcome per id."""
+    queue: asyncio.Queue[Job] = asyncio.Queue()
+    for job in jobs:
+        queue.put_nowait(job)
+    results: list[tuple[int, str, str | None]] = []
+
+    async def work(mailer: Mailer) -> None:
+        while not queue.empty():
+            job = queue.get_nowait()
+            message = build_message(job, now)
+            try:
+                await mailer.send(message, job.sender.addr_spec, job.recipient.addr_spec)
+                results.append((job.id, "sent", None))
+            except PermanentFailure as exc:
+                results.append((job.id, "failed", str(exc)))
+            except TemporaryFailure as exc:
+                results.append((job.id, "retry", str(exc)))
+
+    await asyncio.gather(*(work(m) for m in mailers))
+    return results

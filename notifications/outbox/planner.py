@@ -1,0 +1,479 @@
+"""The durable mail outbox: planning messages from domain events, claiming, recording.
+
+Every message is a row in ``outbox_messages`` with a deterministic Message-ID
+(unique), so planning twice plans nothing new and a sent row is never sent
+again. Rows are claimed with a lease (``claimed_until``): on PostgreSQL with
+``SELECT … FOR UPDATE SKIP LOCKED``, on SQLite by a compare-and-set UPDATE
+(SQLite is single-daemon; see README). A daemon that dies mid-batch leaves its
+claims to expire and be taken again.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import uuid
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta
+from typing import Any
+
+from dateutil.relativedelta import relativedelta
+from sqlalchemy import and_, or_, select, update
+from sqlalchemy.orm import Session, selectinload
+
+from meetings.db import Agency, City, Occurrence, OutboxEvent, OutboxMessage, Person, Series
+from meetings.kernel.rocdate import format_roc_date
+from meetings.schedule.declarations import SeriesDecl, parse_span
+from meetings.schedule.workdays import OfficeCalendar
+
+KINDS = (
+    "invitation",
+    "agenda",
+    "reminder",
+    "update",
+    "cancellation",
+    "minutes_due",
+    "escalation",
+)
+DEFAULT_REMINDERS: tuple[tuple[str, str], ...] = (
+    ("14d", "invitation"),
+    ("7d", "agenda"),
+    ("1d", "reminder"),
+)
+# Messages about the meeting itself: a move supersedes them, a cancellation cancels them
+# (not minutes_due or an escalation that merely points at the meeting).
+MEETING_NOTICES = frozenset({"invitation", "agenda", "reminder", "update", "cancellation"})
+MAX_ATTEMPTS = 8
+LEASE = timedelta(minutes=5)
+
+
+def message_id_for(kind: str, key: str, sequence: int, recipient: str, domain: str) -> str:
+    """Deterministic per (kind, occurrence UID or event key, sequence, recipient)."""
+    digest = hashlib.sha256(f"{key}|{recipient.lower()}".encode()).hexdigest()[:24]
+    return f"<liaison.{kind}.{sequence}.{digest}@{domain}>"
+
+
+@dataclass(frozen=True)
+class Recipient:
+    email: str
+    name: str
+    role: str  # REQ-PARTICIPANT | OPT-PARTICIPANT | NON-PARTICIPANT
+
+
+def recipients_for(session: Session, series: Series) -> list[Recipient]:
+    """Required and optional agencies' addresses and the invited people, deduplicated."""
+    decl = SeriesDecl.model_validate(series.spec)
+    agencies = {
+        a.code: a for a in session.scalars(select(Agency).where(Agency.city_id == series.city_id))
+    }
+    seen: set[str] = set()
+    out: list[Recipient] = []
+
+    def add(email: str, name: str, role: str) -> None:
+        key = email.lower()
+        if key not in seen:
+            seen.add(key)
+            out.append(Recipient(email, name, role))
+
+    for codes, role in (
+        (decl.invite.required, "REQ-PARTICIPANT"),
+        (decl.invite.optional, "OPT-PARTICIPANT"),
+    ):
+        for code in codes:
+            agency = agencies.get(code)
+            if agency is None or not agency.active:
+                continue
+            for email in agency.emails:
+                add(str(email), agency.name, role)
+    if decl.invite.people:
+        people = {
+            p.email.lower(): p
+            for p in session.scalars(select(Person).where(Person.city_id == series.city_id))
+        }
+        for email in decl.invite.people:
+            person = people.get(email.lower())
+            add(email, person.name if person else email, "REQ-PARTICIPANT")
+    return out
+
+
+def secretariat_for(session: Session, city_id: int) -> list[Recipient]:
+    """The people with the secretariat role in a city."""
+    rows = session.scalars(select(Person).where(Person.city_id == city_id)).all()
+    return [Recipient(p.email, p.name, "NON-PARTICIPANT") for p in rows if "secretariat" in p.roles]
+
+
+def _before(span_text: str, start: datetime, calendar: OfficeCalendar) -> datetime:
+    span = parse_span(span_text)
+    n = abs(span.amount)
+    if span.unit == "d":
+        return start - timedelta(days=n)
+    if span.unit == "w":
+        return start - timedelta(weeks=n)
+    if span.unit == "mo":
+        return start - relativedelta(months=n)
+    # working days: step back over the office calendar, same time of day
+    day = start.date()
+    for _ in range(n):
+        day = calendar.previous_working_day(day - timedelta(days=1))
+    return start + (
+        datetime.combine(day, start.timetz()) - datetime.combine(start.date(), start.timetz())
+    )
+
+
+@dataclass
+class PlanReport:
+    events: int = 0
+    planned: dict[str, int] = field(default_factory=dict)
+    superseded: int = 0
+    cancelled: int = 0
+
+    def count(self, kind: str) -> None:
+        self.planned[kind] = self.planned.get(kind, 0) + 1
+
+
+class Planner:
+    """Turns unprocessed domain events into outbox messages (same transaction)."""
+
+    def __init__(self, session: Session, now: datetime) -> None:
+        self.session = session
+        self.now = now
+        self.report = PlanReport()
+        self._calendars: dict[int, OfficeCalendar] = {}
+        self._occurrences: dict[str, Occurrence | None] = {}
+        self._by_uid: dict[str, list[OutboxMessage]] = {}
+        self._recipients: dict[str, list[Recipient]] = {}
+        self._decls: dict[str, SeriesDecl] = {}
+
+    def run(self, limit: int = 5000) -> PlanReport:
+        q = (
+            select(OutboxEvent)
+            .where(OutboxEvent.processed_at.is_(None))
+            .order_by(OutboxEvent.id)
+            .limit(limit)
+        )
+        if self.session.get_bind().dialect.name == "postgresql":
+            q = q.with_for_update(skip_locked=True)
+        events = self.session.scalars(q).all()
+        self._preload({e.occurrence_uid for e in events if e.occurrence_uid})
+        # New rows are inserted together at the end (one executemany), not per event.
+        with self.session.no_autoflush:
+            for event in events:
+                self.handle(event)
+                event.processed_at = self.now
+                self.report.events += 1
+        self.session.flush()
+        return self.report
+
+    # -- helpers --------------------------------------------------------------
+
+    def _preload(self, uids: set[str]) -> None:
+        """The events' meetings and their messages, a few queries for the whole run."""
+        ordered = sorted(uids)
+        for i in range(0, len(ordered), 500):
+            chunk = ordered[i : i + 500]
+            found = {
+                o.uid: o
+                for o in self.session.scalars(
+                    select(Occurrence)
+                    .where(Occurrence.uid.in_(chunk))
+                    .options(selectinload(Occurrence.series).selectinload(Series.city))
+                )
+            }
+            for uid in chunk:
+                self._occurrences[uid] = found.get(uid)
+                self._by_uid[uid] = []
+            for m in self.session.scalars(
+                select(OutboxMessage).where(OutboxMessage.occurrence_uid.in_(chunk))
+            ):
+                self._by_uid[m.occurrence_uid or ""].append(m)
+
+    def _occurrence(self, uid: str) -> Occurrence | None:
+        if uid not in self._occurrences:
+            self._occurrences[uid] = self.session.scalar(
+                select(Occurrence).where(Occurrence.uid == uid)
+            )
+        return self._occurrences[uid]
+
+    def _decl(self, series: Series) -> SeriesDecl:
+        if series.id not in self._decls:
+            self._decls[series.id] = SeriesDecl.model_validate(series.spec)
+        return self._decls[series.id]
+
+    def _recipients_for(self, series: Series) -> list[Recipient]:
+        if series.id not in self._recipients:
+            self._recipients[series.id] = recipients_for(self.session, series)
+        return self._recipients[series.id]
+
+    def _calendar(self, city_id: int) -> OfficeCalendar:
+        if city_id not in self._calendars:
+            from meetings.schedule.operations import office_calendar_for
+
+            self._calendars[city_id] = office_calendar_for(self.session, city_id)
+        return self._calendars[city_id]
+
+    def _messages(self, uid: str) -> list[OutboxMessage]:
+        """Every message of a meeting, including those added in this run (not yet flushed)."""
+        if uid not in self._by_uid:
+            self._by_uid[uid] = list(
+                self.session.scalars(
+                    select(OutboxMessage).where(OutboxMessage.occurrence_uid == uid)
+                )
+            )
+        return self._by_uid[uid]
+
+    def _add(
+        self,
+        occ_key: str,
+        kind: str,
+        sequence: int,
+        city: City,
+        rcpt: Recipient,
+        due: datetime,
+        context: dict[str, Any],
+        existing: set[str],
+    ) -> None:
+        mid = message_id_for(kind, occ_key, sequence, rcpt.email, city.domain)
+        if mid in existing:
+            return
+        existing.add(mid)
+        message = OutboxMessage(
+            message_id=mid,
+            kind=kind,
+            occurrence_uid=context.get("uid"),
+            sequence=sequence,
+            city_id=city.id,
+            recipient=rcpt.email,
+            recipient_name=rcpt.name,
+            role=rcpt.role,
+            due_at=due,
+            status="pending",
+            attempts=0,
+            context=context,
+            created_at=self.now,
+        )
+        self.session.add(message)
+        if message.occurrence_uid is not None:
+            self._messages(message.occurrence_uid).append(message)
+        self.report.count(kind)
+
+    def _plan_regular(self, occ: Occurrence, sent_kinds: set[str], existing: set[str]) -> None:
+        """Invitation/agenda/reminder at their times; past-due ones go now."""
+        series = occ.series
+        decl = self._decl(series)
+        plan = (
+            [(r.before, r.kind) for r in decl.reminders]
+            if decl.reminders is not None
+            else list(DEFAULT_REMINDERS)
+        )
+        calendar = self._calendar(series.city_id)
+        due_list = [(kind, _before(before, occ.start_at, calendar)) for before, kind in plan]
+        overdue_now = [k for k, due in due_list if due <= self.now and k != "reminder"]
+        recipients = self._recipients_for(series)
+        for kind, due in due_list:
+            if kind in sent_kinds:
+                continue
+            if due <= self.now:
+                # A reminder is pointless beside an invitation or agenda going out now.
+                if kind == "reminder" and overdue_now:
+                    continue
+                due = self.now
+            for rcpt in recipients:
+                self._add(
+                    occ.uid, kind, occ.sequence, series.city, rcpt, due, {"uid": occ.uid}, existing
+                )
+
+    # -- event handling -----------------------------------------------------------
+
+    def handle(self, event: OutboxEvent) -> None:
+        kind = event.kind
+        if kind == "escalation":
+            self._escalation(event)
+            return
+        if not kind.startswith("occurrence.") or event.occurrence_uid is None:
+            return
+        occ = self._occurrence(event.occurrence_uid)
+        if occ is None:
+            return
+        if event.sequence is not None and occ.sequence > event.sequence:
+            return  # a later event for this meeting will plan from its newest state
+        messages = self._messages(occ.uid)
+        existing = {m.message_id for m in messages}
+        sent_kinds = {m.kind for m in messages if m.status == "sent"}
+        past = occ.start_at <= self.now
+        if kind == "occurrence.cancelled":
+            for m in messages:
+                if m.status == "pending" and m.kind in MEETING_NOTICES - {"cancellation"}:
+                    m.status = "cancelled"
+                    self.report.cancelled += 1
+            if sent_kinds and not past:
+                for rcpt in self._recipients_for(occ.series):
+                    self._add(
+                        occ.uid,
+                        "cancellation",
+                        occ.sequence,
+                        occ.series.city,
+                        rcpt,
+                        self.now,
+                        {"uid": occ.uid},
+                        existing,
+                    )
+            return
+        if occ.status != "scheduled" or past:
+            return
+        if kind in ("occurrence.moved", "occurrence.updated", "occurrence.reinstated"):
+            for m in messages:
+                if (
+                    m.status == "pending"
+                    and m.kind in MEETING_NOTICES
+                    and m.sequence < occ.sequence
+                ):
+                    m.status = "superseded"
+                    self.report.superseded += 1
+            if sent_kinds - {"cancellation"}:
+                for rcpt in self._recipients_for(occ.series):
+                    self._add(
+                        occ.uid,
+                        "update",
+                        occ.sequence,
+                        occ.series.city,
+                        rcpt,
+                        self.now,
+                        {"uid": occ.uid},
+                        existing,
+                    )
+                # the update carries the new calendar entry; don't invite again
+                sent_kinds = sent_kinds | {"invitation"}
+        self._plan_regular(occ, sent_kinds, existing)
+
+    def _escalation(self, event: OutboxEvent) -> None:
+        payload = event.payload
+        city_id = payload.get("city_id")
+        if city_id is None and event.occurrence_uid:
+            occ = self.session.scalar(
+                select(Occurrence).where(Occurrence.uid == event.occurrence_uid)
+            )
+            city_id = occ.series.city_id if occ else None
+        if city_id is None and payload.get("series"):
+            series = self.session.get(Series, payload["series"])
+            city_id = series.city_id if series else None
+        if city_id is None:
+            return
+        city = self.session.get(City, city_id)
+        assert city is not None
+        key = f"escalation-event-{event.id}"
+        secretariat = secretariat_for(self.session, city_id)
+        mids = [message_id_for("escalation", key, 0, r.email, city.domain) for r in secretariat]
+        existing = set(
+            self.session.scalars(
+                select(OutboxMessage.message_id).where(OutboxMessage.message_id.in_(mids))
+            )
+        )
+        # Only what the escalation email may carry: no names (not even masked), no
+        # narratives, and the case number masked (SPEC §4; the agenda has the rest).
+        context: dict[str, Any] = {
+            "case_no": mask_case_no(str(payload.get("case_no") or "")),
+            "district": payload.get("district") or "",
+            "rule": payload.get("rule") or "",
+            "rule_title": payload.get("rule_title") or "",
+            "listed_at": _roc_text(payload.get("listed_at")),
+            "deadline": _roc_text(payload.get("deadline")),
+            "window": _span_zh(str(payload.get("window") or "")),
+            "series": payload.get("series"),
+            "uid": payload.get("uid"),
+        }
+        context["key"] = key
+        for rcpt in secretariat:
+            self._add(key, "escalation", 0, city, rcpt, self.now, context, existing)
+
+
+def mask_case_no(case_no: str) -> str:
+    """Keep letters, separators and the last two digits: TY-CP-0001 → TY-CP-**01."""
+    digits = [i for i, ch in enumerate(case_no) if ch.isdigit()]
+    hidden = set(digits[:-2]) if len(digits) > 2 else set(digits[:-1])
+    return "".join("*" if i in hidden else ch for i, ch in enumerate(case_no))
+
+
+def _span_zh(text: str) -> str:
+    """60d → 60日, 5wd → 5個工作日, 2w → 2週, 3mo → 3個月."""
+    try:
+        span = parse_span(text)
+    except ValueError:
+        return text
+    unit = {"d": "日", "wd": "個工作日", "w": "週", "mo": "個月"}.get(span.unit, span.unit)
+    return f"{abs(span.amount)}{unit}"
+
+
+def _roc_text(value: object) -> str:
+    if not value:
+        return ""
+    try:
+        return format_roc_date(date.fromisoformat(str(value)))
+    except ValueError:
+        return str(value)
+
+
+def plan_messages(session: Session, now: datetime) -> PlanReport:
+    """Plan messages for every unprocessed domain event."""
+    return Planner(session, now).run()
+
+
+# --- claiming ---------------------------------------------------------------------
+
+
+def new_worker_id() -> str:
+    return uuid.uuid4().hex[:16]
+
+
+def claim_due(session: Session, worker: str, now: datetime, limit: int = 50) -> list[int]:
+    """Claim up to ``limit`` due messages for ``worker``; returns their ids."""
+    due = and_(
+        OutboxMessage.status == "pending",
+        OutboxMessage.due_at <= now,
+        or_(OutboxMessage.next_attempt_at.is_(None), OutboxMessage.next_attempt_at <= now),
+        or_(OutboxMessage.claimed_until.is_(None), OutboxMessage.claimed_until < now),
+    )
+    until = now + LEASE
+    if session.get_bind().dialect.name == "postgresql":
+        ids = list(
+            session.scalars(
+                select(OutboxMessage.id)
+                .where(due)
+                .order_by(OutboxMessage.due_at, OutboxMessage.id)
+                .limit(limit)
+                .with_for_update(skip_locked=True)
+            )
+        )
+        if ids:
+            session.execute(
+                update(OutboxMessage)
+                .where(OutboxMessage.id.in_(ids))
+                .values(claimed_by=worker, claimed_until=until)
+            )
+        return ids
+    # SQLite: one compare-and-set statement (the write lock makes it atomic).
+    candidates = (
+        select(OutboxMessage.id)
+        .where(due)
+        .order_by(OutboxMessage.due_at, OutboxMessage.id)
+        .limit(limit)
+        .scalar_subquery()
+    )
+    session.execute(
+        update(OutboxMessage)
+        .where(OutboxMessage.id.in_(candidates), due)
+        .values(claimed_by=worker, claimed_until=until)
+        .execution_options(synchronize_session=False)
+    )
+    return list(
+        session.scalars(
+            select(OutboxMessage.id).where(
+                OutboxMessage.claimed_by == worker,
+                OutboxMessage.claimed_until == until,
+                OutboxMessage.status == "pending",
+            )
+        )
+    )
+
+
+def backoff(attempts: int) -> timedelta:
+    """1, 2, 4, … minutes, at most an hour."""
+    return timedelta(minutes=min(60, 2 ** max(0, attempts - 1)))

@@ -1,0 +1,489 @@
+"""CLI: cases (import, events, escalation), agendas and the look-up audit."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Annotated, Any
+
+import click
+import typer
+from sqlalchemy import select
+
+from scheduler.cli.common import BadInput, date_opt, emit_json, handled, make_app
+
+cases_app = typer.Typer(
+    help="Protection cases (個案) and their listing (列管).", no_args_is_help=True
+)
+agenda_app = typer.Typer(help="Meeting agendas (議程).", no_args_is_help=True)
+audit_app = typer.Typer(help="Audit of case-data look-ups (TL3.1).", no_args_is_help=True)
+
+NowOpt = Annotated[
+    str | None, typer.Option("--now", help="Pretend it is this instant (ISO 8601; default: now).")
+]
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON.")]
+CityOpt = Annotated[
+    str | None, typer.Option("--city", help="The city (needed when several are loaded).")
+]
+AsOpt = Annotated[
+    str | None, typer.Option("--as", help="Who is looking at case data (recorded in the audit).")
+]
+ReasonOpt = Annotated[
+    str | None, typer.Option("--reason", help="Why case data is needed (recorded in the audit).")
+]
+PROGRESS_FROM = 2000  # rows; smaller files import without a progress bar unless --progress
+
+
+class ImportProgress:
+    """Progress of a case import on stderr (never stdout, so --json stays clean).
+
+    On a terminal it is a click progress bar; when forced with ``--progress`` on a
+    pipe or file, it is one plain line per tenth of the work.
+    """
+
+    def __init__(self, label: str, *, tty: bool) -> None:
+        self.label = label
+        self.tty = tty
+        self._bar: Any = None
+        self._next_tenth = 1
+
+    def __call__(self, done: int, total: int) -> None:
+        if total <= 0:
+            return
+        if self.tty:
+            if self._bar is None:
+                self._bar = click.progressbar(length=total, label=self.label, file=sys.stderr)
+                self._bar.__enter__()
+            self._bar.update(done - self._bar.pos)
+            return
+        tenth = done * 10 // total
+        if tenth >= self._next_tenth:
+            click.echo(f"{self.label}: {done:,}/{total:,} rows ({done * 100 // total}%)", err=True)
+            self._next_tenth = tenth + 1
+
+    def close(self) -> None:
+        if self._bar is not None:
+            self._bar.__exit__(None, None, None)
+            self._bar = None
+
+
+def _progress_wanted(flag: bool | None, rows: int) -> tuple[bool, bool]:
+    """(show progress, as a terminal bar): --progress forces it, else a large file on a TTY."""
+    tty = sys.stderr.isatty()
+    if flag is None:
+        return tty and rows >= PROGRESS_FROM, tty
+    return flag, tty
+
+
+def _viewer(as_: str | None, reason: str | None) -> tuple[str, str] | None:
+    """Both --as and --reason, or neither (case rows are then withheld)."""
+    if as_ is None and reason is None:
+        return None
+    if not (as_ or "").strip() or not (reason or "").strip():
+        raise BadInput("case data needs both --as USER and --reason TEXT")
+    assert as_ is not None and reason is not None
+    return as_.strip(), reason.strip()
+
+
+# --- cases -------------------------------------------------------------------------
+
+
+@cases_app.command("import")
+@handled
+def cases_import(
+    file: Annotated[Path, typer.Argument(metavar="FILE.csv|FILE.xlsx")],
+    city: CityOpt = None,
+    progress: Annotated[
+        bool | None,
+        typer.Option(
+            "--progress/--no-progress",
+            help=f"Progress on stderr (default: on a terminal, for files of {PROGRESS_FROM}+ rows).",
+        ),
+    ] = None,
+    now: NowOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Upsert cases by case_no; the whole file is one transaction. Names are masked."""
+    from meetings.cases.importing import CaseFileError, parse_cases
+    from meetings.cases.operations import import_cases, resolve_city
+    from meetings.db import District
+
+    if not file.is_file():
+        raise BadInput(f"{file}: no such file")
+    application = make_app(now)
+    bars: list[ImportProgress] = []
+
+    def phase(label: str) -> Callable[[int, int], None]:
+        def report(done: int, total: int) -> None:
+            show, tty = _progress_wanted(progress, total)
+            if not show:
+                return
+            if not bars or bars[-1].label != label:
+                if bars:
+                    bars[-1].close()
+                bars.append(ImportProgress(label, tty=tty))
+            bars[-1](done, total)
+
+        return report
+
+    try:
+        with application.transaction() as session:
+            city_row = resolve_city(session, city)
+            districts = list(
+                session.scalars(select(District.name).where(District.city_id == city_row.id))
+            )
+            try:
+                rows = parse_cases(file, districts, phase(f"reading {file.name}"))
+            except CaseFileError as exc:
+                raise BadInput(*exc.errors) from None
+            report = import_cases(
+                session, city_row, rows, application.clock.now(), progress=phase("importing")
+            )
+            city_name = city_row.name
+    finally:
+        if bars:
+            bars[-1].close()
+    for w in report.warnings:
+        typer.echo(f"warning: {w}", err=True)
+    if as_json:
+        emit_json({"city": city_name, "rows": len(rows), **report.as_dict()})
+        return
+    typer.echo(
+        f"{city_name}: {len(rows)} rows — {report.created} created, {report.updated} updated, "
+        f"{report.unchanged} unchanged"
+    )
+    typer.echo(
+        f"listing: {len(report.listing.listed)} listed, {len(report.listing.delisted)} delisted; "
+        f"case events: {len(report.events)}; meetings created: {len(report.meetings.created)}"
+    )
+
+
+@cases_app.command("event")
+@handled
+def cases_event(
+    case_no: Annotated[str, typer.Argument(metavar="CASE_NO")],
+    kind: Annotated[
+        str,
+        typer.Argument(
+            metavar="EVENT",
+            help="rereported | order_issued | order_expiry | deviant_behaviour_report | "
+            "needs_assessment_held | closed",
+        ),
+    ],
+    at: Annotated[str, typer.Option("--at", help="Date of the event (2023-03-08 or 112/03/08).")],
+    city: CityOpt = None,
+    now: NowOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Record a case event: listing rules are re-evaluated, triggered meetings created."""
+    from meetings.cases.operations import record_case_event
+
+    day = date_opt(at, "--at")
+    assert day is not None
+    application = make_app(now)
+    with application.transaction() as session:
+        report = record_case_event(session, case_no, kind, day, application.clock.now(), city=city)
+    for w in report.warnings:
+        typer.echo(f"warning: {w}", err=True)
+    if as_json:
+        emit_json(report.as_dict())
+        return
+    typer.echo(f"{case_no}: {kind} on {day}")
+    for _c, r in report.listing.listed:
+        typer.echo(f"  listed under {r}")
+    for _c, r in report.listing.delisted:
+        typer.echo(f"  delisted from {r}")
+    for uid in report.meetings.created:
+        typer.echo(f"  meeting created: {uid}")
+    for uid in report.meetings.cancelled:
+        typer.echo(f"  meeting cancelled: {uid}")
+
+
+@cases_app.command("list")
+@handled
+def cases_list(
+    as_: AsOpt = None,
+    reason: ReasonOpt = None,
+    listed: Annotated[bool, typer.Option("--listed", help="Only cases listed now.")] = False,
+    district: Annotated[str | None, typer.Option("--district")] = None,
+    city: CityOpt = None,
+    now: NowOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """List cases (masked). Needs --as and --reason; every look-up is audited."""
+    from meetings.cases.operations import record_audit, resolve_city
+    from meetings.db import Case, CaseListing, ListingRule
+
+    who = _viewer(as_, reason)
+    if who is None:
+        raise BadInput("listing cases shows case data: give --as USER --reason TEXT")
+    application = make_app(now)
+    with application.transaction() as session:
+        c = resolve_city(session, city)
+        q = (
+            select(Case, ListingRule.rule_id, CaseListing.listed_at)
+            .outerjoin(
+                CaseListing,
+                (CaseListing.case_id == Case.id) & CaseListing.delisted_at.is_(None),
+            )
+            .outerjoin(ListingRule, ListingRule.id == CaseListing.rule_id)
+            .where(Case.city_id == c.id)
+            .order_by(Case.case_no, ListingRule.rule_id)
+        )
+        if listed:
+            q = q.where(CaseListing.id.is_not(None))
+        if district:
+            q = q.where(Case.district == district)
+        data = [
+            {
+                "case_no": case.case_no,
+                "masked_name": case.masked_name,
+                "district": case.district,
+                "case_type": case.case_type,
+                "sdm_risk": case.sdm_risk,
+                "tipvda_score": case.tipvda_score,
+                "status": case.status,
+                "rule": rule,
+                "listed_at": listed_at.isoformat() if listed_at else None,
+            }
+            for case, rule, listed_at in session.execute(q)
+        ]
+        record_audit(
+            session,
+            viewer=who[0],
+            reason=who[1],
+            action="cases.list",
+            uid=None,
+            case_nos=sorted({str(d["case_no"]) for d in data}),
+            now=application.clock.now(),
+        )
+    if as_json:
+        emit_json(data)
+        return
+    for d in data:
+        mark = f"  列管 {d['rule']} {d['listed_at']}" if d["rule"] else ""
+        typer.echo(
+            f"{d['case_no']}  {d['masked_name'] or ''}  {d['district']}  {d['case_type']}  "
+            f"{d['status']}{mark}"
+        )
+
+
+@cases_app.command("escalate")
+@handled
+def cases_escalate(now: NowOpt = None, as_json: JsonOpt = False) -> None:
+    """The daemon's case pass, by hand: events from held needs-assessment meetings, the
+    next round of repeating case meetings (成效評估), and escalations of listed cases
+    undiscussed past their rule's window (once per listing)."""
+    from meetings.cases.operations import run_case_jobs
+
+    application = make_app(now)
+    with application.transaction() as session:
+        report = run_case_jobs(session, application.clock.now())
+    for w in report.meetings.warnings:
+        typer.echo(f"warning: {w}", err=True)
+    if as_json:
+        emit_json(report.as_dict())
+        return
+    for c, k, d in report.events:
+        typer.echo(f"case event: {c} {k} on {d}")
+    for e in report.escalations:
+        typer.echo(
+            f"escalation: {e['case_no']} ({e['rule']}) listed {e['listed_at']}, "
+            f"window {e['window']} passed {e['deadline']}"
+        )
+    for uid in report.meetings.created:
+        typer.echo(f"meeting created: {uid}")
+    typer.echo(
+        f"{len(report.escalations)} escalations, {len(report.meetings.created)} meetings created"
+    )
+
+
+# --- agendas -----------------------------------------------------------------------------
+
+
+@agenda_app.command("show")
+@handled
+def agenda_show(
+    uid: Annotated[str, typer.Argument(metavar="UID")],
+    fmt: Annotated[str, typer.Option("--format", help="text | html | json")] = "text",
+    as_: AsOpt = None,
+    reason: ReasonOpt = None,
+    now: NowOpt = None,
+) -> None:
+    """Show a meeting's agenda. Case rows need --as and --reason (audited); without
+    them the agenda is shown with the case rows withheld."""
+    from meetings.agendas.model import withhold_cases
+    from meetings.agendas.queries import load_agenda
+    from meetings.agendas.render import (
+        FORMATS,
+        AgendaTemplateError,
+        city_template_dirs,
+        render_agenda,
+    )
+    from meetings.cases.operations import get_occurrence, record_audit
+
+    if fmt not in FORMATS:
+        raise BadInput(f"--format: must be text, html or json, not {fmt!r}")
+    who = _viewer(as_, reason)
+    application = make_app(now)
+    now_dt = application.clock.now()
+    with application.transaction() as session:
+        occ = get_occurrence(session, uid)
+        agenda = load_agenda(session, occ, now_dt)
+        if who is None:
+            agenda = withhold_cases(agenda)
+        else:
+            record_audit(
+                session,
+                viewer=who[0],
+                reason=who[1],
+                action="agenda.show",
+                uid=uid,
+                case_nos=[c.case_no for c in agenda.cases],
+                now=now_dt,
+            )
+        dirs = city_template_dirs(session, occ.series.city.name)
+        try:  # inside the transaction: a broken template leaves no audit record
+            out = render_agenda(agenda, fmt, dirs)
+        except AgendaTemplateError as exc:
+            raise BadInput(str(exc)) from None
+    typer.echo(out, nl=fmt == "json")
+
+
+@agenda_app.command("freeze")
+@handled
+def agenda_freeze(
+    uid: Annotated[str, typer.Argument(metavar="UID")],
+    now: NowOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Freeze the agenda as it is now (done when the agenda email is sent)."""
+    from meetings.cases.operations import freeze_agenda
+
+    application = make_app(now)
+    with application.transaction() as session:
+        agenda = freeze_agenda(session, uid, application.clock.now())
+    data = {
+        "uid": uid,
+        "frozen_at": agenda.frozen_at.isoformat() if agenda.frozen_at else None,
+        "cases": len(agenda.cases),
+        "deferred": agenda.deferred,
+    }
+    if as_json:
+        emit_json(data)
+        return
+    typer.echo(
+        f"{uid}: agenda frozen with {data['cases']} cases"
+        + (f" ({data['deferred']} carried to the next meeting)" if data["deferred"] else "")
+    )
+
+
+# --- audit ---------------------------------------------------------------------------------
+
+
+@audit_app.command("report")
+@handled
+def audit_report_cmd(
+    year: Annotated[int, typer.Option("--year", help="ROC (112) or Gregorian (2023) year.")],
+    as_json: JsonOpt = False,
+) -> None:
+    """Look-ups of case data in a year and the share with a legitimate reason (TL3.1)."""
+    from meetings.cases.operations import audit_report
+
+    if not (1 <= year <= 300 or 1912 <= year <= 2300):
+        raise BadInput(f"--year: not a year: {year}")
+    application = make_app()
+    with application.transaction() as session:
+        report = audit_report(session, year)
+    if as_json:
+        emit_json(report)
+        return
+    rate = report["legitimate_reason_rate"]
+    typer.echo(f"民國{report['year']}年 個案資料查閱稽核 (TL3.1)")
+    typer.echo(f"  查閱次數: {report['lookups']}")
+    typer.echo(f"  載明正當事由: {report['with_legitimate_reason']}")
+    typer.echo(f"  比率: {'—' if rate is None else f'{rate}%'}")
+    for viewer, v in sorted(report["by_viewer"].items()):
+        typer.echo(f"  {viewer}: {v['lookups']} 次, 正當事由 {v['legitimate']} 次")
+
+
+def register(app: typer.Typer) -> None:
+    """Add these commands to the `liaison` app."""
+    app.add_typer(cases_app, name="cases")
+    app.add_typer(agenda_app, name="agenda")
+    app.add_typer(audit_app, name="audit")
+
+
+SAMPLE_AS_OF = (2023, 3)  # config/sample_cases.csv reads as an export of mid-March 2023
+
+
+def shifted_sample(rows: list[Any], today: Any) -> list[Any]:
+    """The sample rows with every date moved by whole months so the export looks recent."""
+    from dataclasses import replace
+
+    from dateutil.relativedelta import relativedelta
+
+    months = (today.year - SAMPLE_AS_OF[0]) * 12 + today.month - SAMPLE_AS_OF[1]
+    if months <= 0:
+        return rows
+
+    def move(d: Any) -> Any:
+        return None if d is None else d + relativedelta(months=months)
+
+    return [
+        replace(
+            r,
+            reported_at=move(r.reported_at),
+            rereported_at=move(r.rereported_at),
+            order_expiry=move(r.order_expiry),
+        )
+        for r in rows
+    ]
+
+
+def demo_cases(application: Any) -> None:
+    """`liaison demo`: import config/sample_cases.csv into 桃園市 and print an agenda.
+
+    The sample's dates are moved to the months before today, so the agenda of the
+    next 兒少保護 network meeting looks like one a secretariat would print now.
+    """
+    from config import EXAMPLES_DIR
+    from meetings.agendas.queries import load_agenda
+    from meetings.agendas.render import city_template_dirs, render_agenda
+    from meetings.cases.importing import parse_cases
+    from meetings.cases.operations import import_cases, local_today, resolve_city
+    from meetings.db import District, Occurrence
+
+    sample = EXAMPLES_DIR / "sample_cases.csv"
+    now = application.clock.now()
+    with application.transaction() as session:
+        city = resolve_city(session, "桃園市")
+        districts = list(session.scalars(select(District.name).where(District.city_id == city.id)))
+        rows = shifted_sample(parse_cases(sample, districts), local_today(now, city.timezone))
+        report = import_cases(session, city, rows, now)
+        occ = session.scalar(
+            select(Occurrence)
+            .where(
+                Occurrence.series_id == "ty-child-protection-network",
+                Occurrence.status == "scheduled",
+                Occurrence.start_at > now,
+            )
+            .order_by(Occurrence.start_at)
+            .limit(1)
+        )
+        text = None
+        if occ is not None:
+            agenda = load_agenda(session, occ, now)
+            text = render_agenda(agenda, "text", city_template_dirs(session, city.name))
+    typer.echo("")
+    typer.echo(
+        f"Sample cases (桃園市, {sample.name}, dates moved to recent months): "
+        f"{report.created} imported, {len(report.listing.listed)} listed, "
+        f"{len(report.meetings.created)} case meetings created"
+    )
+    if text is not None and occ is not None:
+        typer.echo(f"Agenda of the next 兒少保護 network meeting ({occ.uid}):")
+        typer.echo("")
+        typer.echo(text)
+        typer.echo("(the demo shows case rows; outside the demo they need --as USER --reason TEXT)")

@@ -1,0 +1,118 @@
+"""Helpers shared by the CLI modules: errors → exit codes, option parsing, JSON."""
+
+from __future__ import annotations
+
+import functools
+import json
+import threading
+from collections.abc import Callable, Iterable
+from datetime import UTC, date, datetime, time
+from typing import Any, NoReturn, TypeVar
+from zoneinfo import ZoneInfo
+
+import typer
+from sqlalchemy.exc import DataError, OperationalError
+
+from meetings.kernel.rocdate import parse_date
+from meetings.kernel.yamlsource import SourceError
+from meetings.schedule.workdays import CalendarFileError
+from scheduler.bootstrap import App, build_app
+from scheduler.clock import FixedClock, SystemClock
+
+
+class BadInput(Exception):
+    """User input that cannot be accepted: printed, exit status 2."""
+
+    def __init__(self, *messages: str) -> None:
+        super().__init__("\n".join(messages))
+        self.messages = list(messages)
+
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def _fail(code: int, lines: Iterable[str]) -> NoReturn:
+    for line in lines:
+        typer.echo(line, err=True)
+    raise typer.Exit(code)
+
+
+LOCKED_ATTEMPTS = 5  # a command that meets "database is locked" (SQLite) runs again, 4 times
+
+
+def _locked(exc: OperationalError) -> bool:
+    text = str(exc.orig).lower()
+    return "database is locked" in text or "database is busy" in text
+
+
+def handled(fn: F) -> F:
+    """Turn domain errors into clear messages and the contract's exit codes.
+
+    A SQLite "database is locked" (another writer held the lock past the busy
+    timeout) rolls the command's transaction back; the command is then run again,
+    a bounded number of times with a growing pause, before it is reported (exit 1).
+    """
+    from meetings.schedule.operations import OperationError
+
+    @functools.wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        for attempt in range(1, LOCKED_ATTEMPTS + 1):
+            try:
+                return fn(*args, **kwargs)
+            except (SourceError, CalendarFileError) as exc:
+                _fail(2, exc.errors)
+            except BadInput as exc:
+                _fail(2, exc.messages)
+            except OperationError as exc:
+                _fail(2, [f"error: {exc}"])
+            except DataError as exc:  # a value the database refuses (e.g. NUL on PostgreSQL)
+                _fail(2, [f"error: the database refused a value: {str(exc.orig).splitlines()[0]}"])
+            except OperationalError as exc:
+                if attempt < LOCKED_ATTEMPTS and _locked(exc):
+                    typer.echo(
+                        f"database is locked; trying again ({attempt}/{LOCKED_ATTEMPTS - 1})",
+                        err=True,
+                    )
+                    threading.Event().wait(min(2.0, 0.2 * 2**attempt))
+                    continue
+                _fail(1, [f"database error: {exc.orig}"])
+        raise AssertionError("unreachable")
+
+    return wrapper  # type: ignore[return-value]
+
+
+# --- small parsers -------------------------------------------------------------
+
+
+def date_opt(value: str | None, option: str) -> date | None:
+    if value is None:
+        return None
+    try:
+        return parse_date(value)
+    except ValueError as exc:
+        raise BadInput(f"{option}: {exc}") from None
+
+
+def now_opt(value: str | None) -> datetime:
+    """--now ISO → aware datetime (naive means Asia/Taipei)."""
+    if value is None:
+        return SystemClock().now()
+    try:
+        dt = datetime.fromisoformat(value.strip())
+    except ValueError:
+        try:
+            dt = datetime.combine(parse_date(value), time(0, 0))
+        except ValueError:
+            raise BadInput(f"--now: not a date-time: {value!r} (e.g. 2023-03-01T09:00)") from None
+    if dt.tzinfo is None:
+        dt = dt.replace(tzinfo=ZoneInfo("Asia/Taipei"))
+    return dt.astimezone(UTC)
+
+
+def make_app(now: str | None = None) -> App:
+    clock = FixedClock(now_opt(now)) if now is not None else SystemClock()
+    return build_app(clock=clock)
+
+
+def emit_json(data: Any) -> None:
+    typer.echo(json.dumps(data, ensure_ascii=False, indent=2, default=str))

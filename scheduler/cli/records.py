@@ -1,0 +1,408 @@
+"""CLI: attendance, minutes, discussed cases, action items and the KPI report."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from scheduler.cli.common import BadInput, date_opt, emit_json, handled, make_app
+
+attendance_app = typer.Typer(help="Attendance (簽到) of held meetings.", no_args_is_help=True)
+minutes_app = typer.Typer(help="Minutes (會議紀錄) of held meetings.", no_args_is_help=True)
+actions_app = typer.Typer(help="Action items (決議事項) and their follow-up.", no_args_is_help=True)
+
+NowOpt = Annotated[
+    str | None, typer.Option("--now", help="Pretend it is this instant (ISO 8601; default: now).")
+]
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON.")]
+UidArg = Annotated[str, typer.Argument(metavar="UID", help="Meeting UID (liaison schedule list).")]
+
+
+def _row_errors(exc: Any) -> BadInput:
+    return BadInput(*exc.errors)
+
+
+# --- attendance ------------------------------------------------------------------------
+
+
+@attendance_app.command("record")
+@handled
+def attendance_record(
+    uid: UidArg,
+    agency: Annotated[str, typer.Option("--agency", help="Agency code, e.g. POL.")],
+    status: Annotated[str, typer.Option("--status", help="present | absent | delegated")],
+    person: Annotated[str | None, typer.Option("--person", help="Attendee's email.")] = None,
+    rank: Annotated[str | None, typer.Option("--rank", help="Attendee's rank or title.")] = None,
+    held_at: Annotated[
+        str | None,
+        typer.Option("--held-at", help="Date actually held (default: the scheduled date)."),
+    ] = None,
+    now: NowOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Record one attendance line; the meeting is marked held."""
+    from meetings.records.operations import (
+        STATUS_ZH,
+        AttendanceInput,
+        get_occurrence,
+        held_record,
+        record_attendance,
+    )
+
+    held_on = date_opt(held_at, "--held-at")
+    application = make_app(now)
+    with application.transaction() as session:
+        row = record_attendance(
+            session,
+            AttendanceInput(uid, agency, status, person, rank, held_on),
+            application.clock.now(),
+        )
+        occ = get_occurrence(session, uid)
+        held = held_record(session, occ)
+        assert held is not None
+        data = {
+            "uid": occ.uid,
+            "agency": row.agency_code,
+            "person": row.person_email,
+            "status": row.status,
+            "rank": row.rank,
+            "held_on": held.held_on.isoformat(),
+        }
+    if as_json:
+        emit_json(data)
+        return
+    who = f" ({data['person']})" if data["person"] else ""
+    typer.echo(
+        f"{data['uid']}: {data['agency']}{who} {STATUS_ZH[str(data['status'])]}, "
+        f"held on {data['held_on']}"
+    )
+
+
+@attendance_app.command("import")
+@handled
+def attendance_import(
+    file: Annotated[
+        Path, typer.Argument(metavar="FILE", help="CSV or xlsx: uid, agency, person, status, rank")
+    ],
+    now: NowOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Import attendance lines; any bad row → nothing imported, every bad row reported."""
+    from meetings.records.operations import RowErrors, import_attendance
+
+    application = make_app(now)
+    try:
+        with application.transaction() as session:
+            report = import_attendance(session, file, application.clock.now())
+    except RowErrors as exc:
+        raise _row_errors(exc) from None
+    if as_json:
+        emit_json({"rows": report.rows, "meetings": report.meetings})
+        return
+    typer.echo(f"imported {report.rows} attendance lines for {len(report.meetings)} meetings")
+
+
+@attendance_app.command("list")
+@handled
+def attendance_list(uid: UidArg, as_json: JsonOpt = False) -> None:
+    """Show the attendance recorded for a meeting."""
+    from meetings.records.operations import STATUS_ZH, attendance_of
+
+    application = make_app()
+    with application.transaction() as session:
+        data = [
+            {
+                "agency": a.agency_code,
+                "person": a.person_email,
+                "status": a.status,
+                "rank": a.rank,
+            }
+            for a in attendance_of(session, uid)
+        ]
+    if as_json:
+        emit_json(data)
+        return
+    if not data:
+        typer.echo("no attendance recorded")
+    for d in data:
+        typer.echo(
+            f"{d['agency']:<10} {STATUS_ZH[str(d['status'])]:<6} {d['person'] or ''} {d['rank'] or ''}"
+        )
+
+
+# --- minutes and discussions -------------------------------------------------------------
+
+
+@minutes_app.command("record")
+@handled
+def minutes_record(
+    uid: UidArg,
+    file: Annotated[Path, typer.Option("--file", help="The minutes (Markdown or text).")],
+    at: Annotated[
+        str | None, typer.Option("--at", help="Date the minutes were done (default: today).")
+    ] = None,
+    confirm_agenda: Annotated[
+        bool,
+        typer.Option(
+            "--confirm-agenda", help="The minutes confirm the frozen agenda's cases as discussed."
+        ),
+    ] = False,
+    now: NowOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Store the minutes of a held meeting (kept out of feeds and emails)."""
+    from meetings.records.operations import (
+        confirm_agenda_discussions,
+        get_occurrence,
+        held_record,
+        record_minutes,
+    )
+
+    if not file.is_file():
+        raise BadInput(f"{file}: no such file")
+    try:
+        text = file.read_text(encoding="utf-8-sig")
+    except UnicodeDecodeError:
+        raise BadInput(f"{file}:1: not UTF-8 text") from None
+    day = date_opt(at, "--at")
+    application = make_app(now)
+    with application.transaction() as session:
+        row = record_minutes(session, uid, text, application.clock.now(), on=day)
+        held = held_record(session, get_occurrence(session, uid))
+        assert held is not None
+        data: dict[str, Any] = {
+            "uid": uid,
+            "recorded_on": row.recorded_on.isoformat(),
+            "due_on": held.minutes_due_on.isoformat(),
+            "on_time": row.recorded_on <= held.minutes_due_on,
+        }
+        if confirm_agenda:
+            data["discussed"] = confirm_agenda_discussions(session, uid, application.clock.now())
+    if as_json:
+        emit_json(data)
+        return
+    flag = "on time" if data["on_time"] else "late"
+    typer.echo(f"minutes of {uid} recorded on {data['recorded_on']} (due {data['due_on']}: {flag})")
+
+
+@minutes_app.command("show")
+@handled
+def minutes_show(uid: UidArg, as_json: JsonOpt = False) -> None:
+    """Print the stored minutes of a meeting."""
+    from meetings.db import Minutes
+    from meetings.records.operations import get_occurrence
+
+    application = make_app()
+    with application.transaction() as session:
+        occ = get_occurrence(session, uid)
+        row = session.get(Minutes, occ.id)
+        if row is None:
+            raise BadInput(f"no minutes recorded for {uid}")
+        data = {
+            "uid": occ.uid,
+            "recorded_on": row.recorded_on.isoformat(),
+            "revised_on": row.revised_on.isoformat(),
+            "text": row.text,
+        }
+    if as_json:
+        emit_json(data)
+        return
+    typer.echo(str(data["text"]))
+
+
+def discussed(
+    uid: UidArg,
+    case_nos: Annotated[
+        list[str] | None,
+        typer.Argument(metavar="[CASE_NO]...", help="Case numbers discussed."),
+    ] = None,
+    agenda: Annotated[
+        bool,
+        typer.Option("--agenda", help="Confirm the frozen agenda: every case on it was discussed."),
+    ] = False,
+    now: NowOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Record the cases discussed at a held meeting (個案研討)."""
+    from meetings.records.operations import confirm_agenda_discussions, record_case_discussions
+
+    if agenda == bool(case_nos):
+        raise BadInput("give the case numbers discussed, or --agenda (not both)")
+    application = make_app(now)
+    with application.transaction() as session:
+        if agenda:
+            done = confirm_agenda_discussions(session, uid, application.clock.now())
+        else:
+            done = record_case_discussions(session, uid, case_nos or [], application.clock.now())
+    if as_json:
+        emit_json({"uid": uid, "cases": done})
+        return
+    typer.echo(f"{uid}: {len(done)} cases discussed ({', '.join(done)})")
+
+
+@minutes_app.command("missing")
+@handled
+def minutes_missing(
+    lookback: Annotated[
+        int, typer.Option("--lookback", min=1, help="Deadlines in the last N days.")
+    ] = 90,
+    now: NowOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Meetings whose minutes are past their deadline (minutes_due) and not recorded."""
+    from meetings.records.operations import meetings_missing_minutes
+
+    application = make_app(now)
+    with application.transaction() as session:
+        missing = meetings_missing_minutes(session, application.clock.now(), lookback_days=lookback)
+        data = [m.as_dict() for m in missing]
+    if as_json:
+        emit_json(data)
+        return
+    if not data:
+        typer.echo("no minutes overdue")
+    for d in data:
+        state = "held" if d["held"] else "not recorded as held"
+        typer.echo(f"{d['uid']}  {d['meeting_on']} ({state})  due {d['due_on']}  {d['title']}")
+
+
+# --- action items ----------------------------------------------------------------------------
+
+
+@actions_app.command("add")
+@handled
+def actions_add(
+    uid: UidArg,
+    text: Annotated[str, typer.Argument(metavar="TEXT", help="What is to be done.")],
+    owner: Annotated[str, typer.Option("--owner", help="Responsible agency code.")],
+    due: Annotated[str, typer.Option("--due", help="Due date (2023-04-30 or 112/04/30).")],
+    now: NowOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Add an action item (決議事項) to a held meeting."""
+    from meetings.records.operations import add_action_item
+
+    due_on = date_opt(due, "--due")
+    assert due_on is not None
+    application = make_app(now)
+    with application.transaction() as session:
+        item = add_action_item(session, uid, owner, due_on, text, application.clock.now())
+        data = {"id": item.id, "uid": uid, "owner": item.owner_code, "due": due_on.isoformat()}
+    if as_json:
+        emit_json(data)
+        return
+    typer.echo(f"action item #{data['id']} for {data['owner']}, due {data['due']}")
+
+
+@actions_app.command("close")
+@handled
+def actions_close(
+    item_id: Annotated[int, typer.Argument(metavar="ID")],
+    at: Annotated[
+        str | None, typer.Option("--at", help="Date it was done (default: today).")
+    ] = None,
+    now: NowOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Close an action item."""
+    from meetings.records.operations import close_action_item
+
+    day = date_opt(at, "--at")
+    application = make_app(now)
+    with application.transaction() as session:
+        item = close_action_item(session, item_id, application.clock.now(), on=day)
+        assert item.closed_on is not None
+        data = {
+            "id": item.id,
+            "closed": item.closed_on.isoformat(),
+            "on_time": item.closed_on <= item.due_on,
+        }
+    if as_json:
+        emit_json(data)
+        return
+    flag = "on time" if data["on_time"] else "late"
+    typer.echo(f"action item #{data['id']} closed on {data['closed']} ({flag})")
+
+
+@actions_app.command("list")
+@handled
+def actions_list(
+    open_only: Annotated[bool, typer.Option("--open", help="Only open items.")] = False,
+    series: Annotated[str | None, typer.Option("--series", help="Only this series.")] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """List action items, oldest due first."""
+    from meetings.records.operations import list_action_items
+    from meetings.schedule.operations import get_series
+
+    application = make_app()
+    with application.transaction() as session:
+        if series is not None:
+            get_series(session, series)
+        items = list_action_items(session, open_only=open_only, series_id=series)
+        data = [i.as_dict() for i in items]
+    if as_json:
+        emit_json(data)
+        return
+    if not data:
+        typer.echo("no action items")
+    for d in data:
+        state = "open" if d["open"] else f"closed {d['closed']}"
+        typer.echo(f"#{d['id']:<4} due {d['due']}  {d['owner']:<8} {state:<18} {d['text']}")
+
+
+# --- KPIs ----------------------------------------------------------------------------------------
+
+FORMATS = ("json", "csv", "xlsx", "html")
+
+
+def kpi(
+    year: Annotated[int, typer.Option("--year", help="ROC year (112) or Gregorian (2023).")],
+    series: Annotated[str | None, typer.Option("--series", help="Only this series.")] = None,
+    district: Annotated[
+        str | None, typer.Option("--district", help="Only this district (or zone).")
+    ] = None,
+    as_of: Annotated[
+        str | None,
+        typer.Option("--as-of", help="Count discussions up to this date (default: 31 Dec)."),
+    ] = None,
+    fmt: Annotated[str, typer.Option("--format", help="json | csv | xlsx | html")] = "json",
+    out: Annotated[
+        Path | None, typer.Option("--out", help="Write to this file (xlsx needs it).")
+    ] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Coverage KPIs of a year (SPEC §7), per series instance and in total."""
+    from meetings.kpis.reports import kpi_report_bytes
+
+    if as_json:
+        fmt = "json"
+    if fmt not in FORMATS:
+        raise BadInput(f"--format: must be one of {', '.join(FORMATS)}, not {fmt!r}")
+    if not (1 <= year <= 300 or 1912 <= year <= 2300):
+        raise BadInput(f"--year: {year} is neither an ROC (e.g. 112) nor a Gregorian year")
+    cutoff = date_opt(as_of, "--as-of")
+    if fmt == "xlsx" and out is None:
+        raise BadInput("--out: an xlsx report needs a file, e.g. --out kpi-112.xlsx")
+    application = make_app()
+    with application.transaction() as session:
+        content, _media = kpi_report_bytes(
+            session, year, fmt, series_id=series, district=district, as_of=cutoff
+        )
+    if out is None:
+        typer.echo(content.decode("utf-8"), nl=False)
+        return
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_bytes(content)
+    typer.echo(f"wrote {out}")
+
+
+def register(app: typer.Typer) -> None:
+    """Add these commands to the `liaison` app."""
+    app.add_typer(attendance_app, name="attendance")
+    app.add_typer(minutes_app, name="minutes")
+    app.add_typer(actions_app, name="actions")
+    app.command("discussed")(handled(discussed))
+    app.command("kpi")(handled(kpi))

@@ -1,0 +1,144 @@
+"""`liaison users …`: logins for the web pages (registered by scheduler.cli.main)."""
+
+from __future__ import annotations
+
+import sys
+from typing import Annotated
+
+import typer
+
+from scheduler.cli.common import BadInput, emit_json, handled, make_app
+
+users_app = typer.Typer(
+    help="Logins for the web pages (admin, secretariat, participant).", no_args_is_help=True
+)
+
+PasswordStdin = Annotated[
+    bool,
+    typer.Option(
+        "--password-stdin",
+        help="Read the password from the first line of standard input (scripts).",
+    ),
+]
+
+
+def _read_password(from_stdin: bool) -> str:
+    """The new password: stdin's first line, or asked twice on the terminal (hidden)."""
+    if from_stdin:
+        line = sys.stdin.readline()
+        password = line.rstrip("\r\n")
+        if not password:
+            raise BadInput("--password-stdin: standard input is empty")
+        return password
+    if not sys.stdin.isatty():
+        # Piped input without --password-stdin: read it the same way rather than hang.
+        return _read_password(True)
+    answer: str = typer.prompt("Password", hide_input=True, confirmation_prompt=True)
+    return answer
+
+
+@users_app.command("add")
+@handled
+def users_add(
+    email: Annotated[str, typer.Argument(metavar="EMAIL")],
+    role: Annotated[str, typer.Option("--role", help="admin | secretariat | participant")],
+    password_stdin: PasswordStdin = False,
+) -> None:
+    """Create a login; the password is asked for (or read from stdin), never an argument."""
+    from meetings.access.users import add_user, check_email, check_password, check_role
+
+    check_email(email)
+    check_role(role)
+    password = check_password(_read_password(password_stdin))
+    application = make_app()
+    with application.transaction() as session:
+        user = add_user(session, email, role, password, application.clock.now())
+        typer.echo(f"added {user.email} ({user.role})")
+
+
+@users_app.command("passwd")
+@handled
+def users_passwd(
+    email: Annotated[str, typer.Argument(metavar="EMAIL")],
+    password_stdin: PasswordStdin = False,
+) -> None:
+    """Set a new password (every open session of the user ends)."""
+    from meetings.access.users import check_password, set_password
+
+    password = check_password(_read_password(password_stdin))
+    application = make_app()
+    with application.transaction() as session:
+        user = set_password(session, email, password, application.clock.now())
+        typer.echo(f"password changed for {user.email}")
+
+
+@users_app.command("role")
+@handled
+def users_role(
+    email: Annotated[str, typer.Argument(metavar="EMAIL")],
+    role: Annotated[str, typer.Argument(metavar="ROLE", help="admin | secretariat | participant")],
+) -> None:
+    """Change a user's role (every open session of the user ends)."""
+    from meetings.access.users import set_role
+
+    application = make_app()
+    with application.transaction() as session:
+        user = set_role(session, email, role, application.clock.now())
+        typer.echo(f"{user.email} is now {user.role}")
+
+
+@users_app.command("disable")
+@handled
+def users_disable(email: Annotated[str, typer.Argument(metavar="EMAIL")]) -> None:
+    """Stop a login from working (its sessions end at once)."""
+    from meetings.access.users import set_active
+
+    application = make_app()
+    with application.transaction() as session:
+        user = set_active(session, email, False, application.clock.now())
+        typer.echo(f"{user.email} disabled")
+
+
+@users_app.command("enable")
+@handled
+def users_enable(email: Annotated[str, typer.Argument(metavar="EMAIL")]) -> None:
+    """Let a disabled login work again."""
+    from meetings.access.users import set_active
+
+    application = make_app()
+    with application.transaction() as session:
+        user = set_active(session, email, True, application.clock.now())
+        typer.echo(f"{user.email} enabled")
+
+
+@users_app.command("list")
+@handled
+def users_list(
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+) -> None:
+    """Every login (never a password or hash)."""
+    from meetings.access.users import list_users
+
+    application = make_app()
+    with application.transaction() as session:
+        rows = [
+            {
+                "email": u.email,
+                "role": u.role,
+                "active": u.active,
+                "created_at": u.created_at.isoformat(),
+                "last_login_at": u.last_login_at.isoformat() if u.last_login_at else None,
+            }
+            for u in list_users(session)
+        ]
+    if as_json:
+        emit_json(rows)
+        return
+    for r in rows:
+        flag = "" if r["active"] else "  (disabled)"
+        typer.echo(f"{r['email']:<40} {r['role']}{flag}")
+
+
+def register(app: typer.Typer) -> None:
+    """Add `liaison users` to the CLI."""
+    app.add_typer(users_app, name="users")

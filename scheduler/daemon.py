@@ -1,0 +1,117 @@
+"""The daemon's ticker. APScheduler 3 is only an in-process timer here: all
+delivery state lives in our tables, never in an APScheduler job store (its FAQ:
+a job store must not be shared between processes)."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import threading
+from collections.abc import Callable
+from datetime import datetime
+
+from apscheduler.schedulers.background import BackgroundScheduler
+from apscheduler.triggers.interval import IntervalTrigger
+
+from meetings.cases.operations import run_case_jobs
+from notifications.mailer import SmtpMailer, parse_smtp_url
+from notifications.outbox.dispatch import DispatchReport, dispatch_due
+from scheduler.bootstrap import App
+
+log = logging.getLogger("liaison.jobs")
+
+HOUSEKEEPING_SECONDS = 3600.0
+
+
+def tick(app: App, worker: str) -> DispatchReport:
+    """One pass: plan from new events and minutes deadlines, send what is due."""
+    now = app.clock.now()
+    smtp = parse_smtp_url(app.settings.smtp_url)
+    return asyncio.run(
+        dispatch_due(
+            app.sessions,
+            lambda: SmtpMailer(smtp),
+            now,
+            base_url=app.settings.base_url,
+            worker=worker,
+        )
+    )
+
+
+def housekeeping(app: App) -> int:
+    """Case deadlines (hourly): held needs assessments, the next 成效評估 round, escalations.
+
+    Returns the number of escalations raised; the next tick mails them.
+    """
+    now = app.clock.now()
+    with app.transaction() as session:
+        return len(run_case_jobs(session, now).escalations)
+
+
+class Daemon:
+    """Runs `tick` every `interval` seconds (and `housekeeping` hourly) until stopped."""
+
+    def __init__(
+        self,
+        app: App,
+        worker: str,
+        interval: float = 15.0,
+        on_report: Callable[[datetime, DispatchReport], None] | None = None,
+    ) -> None:
+        self.app = app
+        self.worker = worker
+        self.interval = interval
+        self.on_report = on_report
+        self._stopped = threading.Event()
+        self._scheduler = BackgroundScheduler(timezone="UTC")
+
+    def _run_tick(self) -> None:
+        try:
+            report = tick(self.app, self.worker)
+        except Exception:  # keep the daemon alive; the next tick retries
+            log.exception("tick failed")
+            return
+        if self.on_report is not None:
+            self.on_report(self.app.clock.now(), report)
+
+    def _run_housekeeping(self) -> None:
+        try:
+            housekeeping(self.app)
+        except Exception:  # keep the daemon alive; the next run retries
+            log.exception("housekeeping failed")
+
+    def start(self) -> None:
+        """Tick at once (what became due while we were down), then in the background."""
+        self._run_housekeeping()
+        self._run_tick()
+        self._scheduler.add_job(
+            self._run_tick,
+            IntervalTrigger(seconds=self.interval),
+            max_instances=1,
+            coalesce=True,
+            id="tick",
+        )
+        self._scheduler.add_job(
+            self._run_housekeeping,
+            IntervalTrigger(seconds=HOUSEKEEPING_SECONDS),
+            max_instances=1,
+            coalesce=True,
+            id="housekeeping",
+        )
+        self._scheduler.start()
+
+    def shutdown(self) -> None:
+        """Stop the timer and wait for a running tick to finish."""
+        if self._scheduler.running:
+            self._scheduler.shutdown(wait=True)
+
+    def run_forever(self) -> None:
+        """`start`, then block until `stop`."""
+        self.start()
+        try:
+            self._stopped.wait()
+        finally:
+            self.shutdown()
+
+    def stop(self) -> None:
+        self._stopped.set()

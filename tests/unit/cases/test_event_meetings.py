@@ -1,0 +1,222 @@
+"""Event-triggered series: needs assessment, pre-expiry transition, repeating outcome reviews."""
+
+from __future__ import annotations
+
+import json
+import re
+from datetime import date
+from pathlib import Path
+
+from sqlalchemy import select
+
+from meetings.cases.operations import case_key, record_case_event, roll_repeats
+from meetings.db import Occurrence, OutboxEvent
+from scheduler.bootstrap import App
+from scheduler.clock import FixedClock
+from tests.conftest import Cli, taipei
+from tests.support.cases import DOMAIN, csv_text, import_text, load_city
+
+
+def event_meetings(app: App, series: str) -> list[Occurrence]:
+    with app.transaction() as s:
+        return list(
+            s.scalars(
+                select(Occurrence)
+                .where(Occurrence.series_id == series)
+                .order_by(Occurrence.nominal_date, Occurrence.id)
+            )
+        )
+
+
+ONE = ["NA-001,偏差行為,中壢區,,,,,開案,SCHOOL,,2023-01-18,,,"]
+
+
+def test_needs_assessment_within_five_working_days(
+    app: App, cli: Cli, tmp_path: Path, clock: FixedClock
+) -> None:
+    load_city(app, generate=None)
+    # Imported on 2023-01-18 (Wed): the 偏差行為 case type is itself the report.
+    clock.set(taipei(2023, 1, 18, 10, 0))
+    import_text(app, tmp_path, csv_text(ONE))
+    [occ] = event_meetings(app, "needs-assessment")
+    # Working days after Wed 18 Jan 2023: Thu 19; 20–29 Jan are the Lunar New Year days off;
+    # Mon 30, Tue 31, Wed 1 Feb, Thu 2 Feb → the 5th working day is 2 Feb.
+    assert occ.nominal_date == date(2023, 2, 2)
+    assert occ.start_at == taipei(2023, 2, 2, 15, 0)
+    assert occ.end_at == taipei(2023, 2, 2, 16, 30)
+    assert occ.case_no == "NA-001" and occ.origin == "event"
+    assert occ.uid == f"needs-assessment-20230202-{case_key(DOMAIN, 'NA-001')}@{DOMAIN}"
+    assert re.fullmatch(r"needs-assessment-20230202-c[0-9a-f]{12}@liaison\.test\.example", occ.uid)
+    with app.transaction() as s:
+        ev = s.scalars(select(OutboxEvent).where(OutboxEvent.occurrence_uid == occ.uid)).all()
+        assert [(e.kind, e.sequence) for e in ev] == [("occurrence.created", 0)]
+        assert "NA-001" not in json.dumps(ev[0].payload, ensure_ascii=False)
+        # The same event again changes nothing.
+        again = record_case_event(
+            s, "NA-001", "deviant_behaviour_report", date(2023, 1, 18), clock.now()
+        )
+    assert again.meetings.created == [] and again.meetings.unchanged == 1
+    listed = json.loads(cli("schedule", "list", "--series", "needs-assessment", "--json").stdout)
+    assert [m["uid"] for m in listed] == [occ.uid]
+
+
+def test_transition_meeting_two_months_before_expiry_moved_earlier(
+    app: App, tmp_path: Path, clock: FixedClock
+) -> None:
+    load_city(app, generate=None)
+    row = "OR-001,兒少保護,桃園區,,,,,開案,,,2023-01-02,,2023-12-10,"
+    import_text(app, tmp_path, csv_text([row]))
+    [occ] = event_meetings(app, "transition")
+    # 10 Dec 2023 − 2 months = Tue 10 Oct (國慶日); 7–9 Oct are days off too → Fri 6 Oct.
+    assert occ.nominal_date == date(2023, 10, 10)
+    assert occ.start_at == taipei(2023, 10, 6, 14, 0)
+    assert occ.moved_reason is not None and "國慶日" in occ.moved_reason
+    # The order is extended: re-import with a new expiry date supersedes the meeting.
+    clock.set(taipei(2023, 3, 1, 9, 0))
+    import_text(app, tmp_path, csv_text([row.replace("2023-12-10", "2024-01-15")]))
+    old, new = event_meetings(app, "transition")
+    assert (old.status, old.sequence, old.moved_reason) == ("cancelled", 1, "新事件取代")
+    assert (new.nominal_date, new.status) == (date(2023, 11, 15), "scheduled")
+    with app.transaction() as s:
+        kinds = s.scalars(
+            select(OutboxEvent.kind).where(OutboxEvent.occurrence_uid == old.uid)
+        ).all()
+    assert kinds == ["occurrence.created", "occurrence.cancelled"]
+
+
+def test_outcome_reviews_repeat_until_the_case_closes(
+    app: App, tmp_path: Path, clock: FixedClock
+) -> None:
+    load_city(app, generate=None)
+    import_text(app, tmp_path, csv_text(ONE))
+    clock.set(taipei(2023, 2, 3, 9, 0))
+    with app.transaction() as s:
+        record_case_event(s, "NA-001", "needs_assessment_held", date(2023, 2, 2), clock.now())
+    [first] = event_meetings(app, "outcome-review")
+    assert first.start_at == taipei(2023, 5, 2, 15, 0)  # 3 months after, a Tuesday
+    with app.transaction() as s:
+        assert roll_repeats(s, taipei(2023, 4, 1, 9, 0)).created == []
+    with app.transaction() as s:
+        rolled = roll_repeats(s, taipei(2023, 5, 3, 9, 0))
+    assert len(rolled.created) == 1
+    second = event_meetings(app, "outcome-review")[1]
+    assert second.start_at == taipei(2023, 8, 2, 15, 0)
+    assert second.uid.startswith("outcome-review-20230802-c")
+    with app.transaction() as s:
+        report = record_case_event(s, "NA-001", "closed", date(2023, 6, 1), taipei(2023, 6, 1, 9))
+    assert report.meetings.cancelled == [second.uid]
+    with app.transaction() as s:
+        assert roll_repeats(s, taipei(2023, 9, 1, 9, 0)).created == []
+
+
+def test_event_already_past_is_held_as_soon_as_possible(app: App, tmp_path: Path) -> None:
+    load_city(app, generate=None)
+    import_text(app, tmp_path, csv_text(["NA-002,偏差行為,中壢區,,,,,開案,,,2022-12-01,,,"]))
+    [occ] = event_meetings(app, "needs-assessment")
+    assert occ.nominal_date == date(2022, 12, 8)
+    # Now is Sun 1 Jan 2023; Mon 2 Jan is the New Year holiday → Tue 3 Jan.
+    assert occ.start_at == taipei(2023, 1, 3, 15, 0)
+    assert occ.moved_reason == "原訂日期已過，儘速召開"
+
+
+def test_event_cli_creates_the_meeting(app: App, cli: Cli, tmp_path: Path) -> None:
+    load_city(app, generate=None)
+    import_text(app, tmp_path, csv_text(["CP-050,兒少保護,八德區,,中,,,開案,,,2022-12-01,,,"]))
+    result = cli(
+        "cases",
+        "event",
+        "CP-050",
+        "order_expiry",
+        "--at",
+        "2023-09-20",
+        "--now",
+        "2023-01-05T09:00",
+    )
+    assert result.exit_code == 0, result.stderr
+    assert f"  meeting created: transition-20230720-{case_key(DOMAIN, 'CP-050')}@{DOMAIN}" in (
+        result.stdout.splitlines()
+    )
+
+
+def test_triggered_meetings_are_in_feeds_without_case_data(
+    app: App, tmp_path: Path, clock: FixedClock
+) -> None:
+    import httpx
+
+    from meetings.access.feeds import create_feed_token
+    from tests.support.feeds import check_ics, live_server
+
+    load_city(app, generate=None)
+    clock.set(taipei(2023, 1, 18, 10, 0))
+    row = "NA-007,偏差行為,中壢區,周小華,高,,,開案,SCHOOL,,2023-01-18,,2023-09-20,偏差行為：竊盜"
+    import_text(app, tmp_path, csv_text([row]))
+    meetings = event_meetings(app, "needs-assessment") + event_meetings(app, "transition")
+    assert len(meetings) == 2
+    with app.transaction() as s:
+        tokens = [
+            create_feed_token(s, "series", sid, clock.now()).token
+            for sid in ("needs-assessment", "transition")
+        ] + [create_feed_token(s, "agency", "SCHOOL", clock.now()).token]
+    with live_server(app) as srv:
+        bodies = [httpx.get(f"{srv.base}/feeds/{t}.ics", timeout=10).text for t in tokens]
+    for occ in meetings:
+        assert any(occ.uid in b for b in bodies)
+    for body in bodies:
+        check_ics(body.encode())
+        for secret in ("NA-007", "周○華", "周小華", "竊盜", "中壢區"):
+            assert secret not in body, secret
+    assert "SUMMARY:偏差行為學生需求評估會議" in bodies[0]
+
+
+def test_a_held_needs_assessment_starts_the_outcome_reviews(
+    app: App, cli: Cli, tmp_path: Path, clock: FixedClock
+) -> None:
+    from meetings.cases.operations import run_case_jobs
+
+    load_city(app, generate=None)
+    clock.set(taipei(2023, 1, 18, 10, 0))
+    import_text(app, tmp_path, csv_text(ONE))
+    [na] = event_meetings(app, "needs-assessment")
+    with app.transaction() as s:  # not held yet: nothing follows
+        assert run_case_jobs(s, taipei(2023, 2, 3, 9, 0)).events == []
+    held = cli("attendance", "record", na.uid, "--agency", "SCHOOL", "--status", "present",
+               "--held-at", "2023-02-03", "--now", "2023-02-03T17:00")  # fmt: skip
+    assert held.exit_code == 0, held.stderr
+    out = cli("cases", "escalate", "--now", "2023-02-04T09:00", "--json")
+    assert out.exit_code == 0, out.stderr
+    data = json.loads(out.stdout)
+    assert data["events"] == [
+        {"case_no": "NA-001", "kind": "needs_assessment_held", "at": "2023-02-03"}
+    ]
+    [review] = event_meetings(app, "outcome-review")
+    assert data["meetings_created"] == [review.uid]
+    assert review.nominal_date == date(2023, 5, 3)  # 3 months after the meeting was held
+    again = json.loads(cli("cases", "escalate", "--now", "2023-02-05T09:00", "--json").stdout)
+    assert again["events"] == [] and again["meetings_created"] == []
+
+
+def test_an_outcome_review_held_late_keeps_the_next_within_six_months(
+    app: App, tmp_path: Path, clock: FixedClock
+) -> None:
+    from sqlalchemy import update
+
+    load_city(app, generate=None)
+    import_text(app, tmp_path, csv_text(ONE))
+    clock.set(taipei(2023, 2, 3, 9, 0))
+    with app.transaction() as s:
+        record_case_event(s, "NA-001", "needs_assessment_held", date(2023, 2, 2), clock.now())
+    [first] = event_meetings(app, "outcome-review")
+    assert first.nominal_date == date(2023, 5, 2)
+    # The secretariat held it four months late, on 1 Sep: 3 months after that would be
+    # 1 Dec, but a round may last 6 months at most → 2 Nov (6 months after 2 May).
+    with app.transaction() as s:
+        s.execute(
+            update(Occurrence)
+            .where(Occurrence.uid == first.uid)
+            .values(start_at=taipei(2023, 9, 1, 15, 0), end_at=taipei(2023, 9, 1, 16, 0))
+        )
+    with app.transaction() as s:
+        rolled = roll_repeats(s, taipei(2023, 9, 2, 9, 0))
+    second = event_meetings(app, "outcome-review")[1]
+    assert rolled.created == [second.uid]
+    assert second.nominal_date == date(2023, 11, 2)
