@@ -24,6 +24,7 @@ from sqlalchemy import event, insert, select  # noqa: E402
 
 from config import EXAMPLES_DIR  # noqa: E402
 from meetings.agendas.queries import build_agendas  # noqa: E402
+from meetings.cases.config import load_config  # noqa: E402
 from meetings.db import (  # noqa: E402
     Case,
     CaseDiscussion,
@@ -35,7 +36,7 @@ from meetings.db import (  # noqa: E402
 )
 from meetings.kernel.yamlsource import load_yaml  # noqa: E402
 from meetings.schedule.declarations import build_config  # noqa: E402
-from meetings.schedule.operations import generate_schedule, load_config  # noqa: E402
+from meetings.schedule.operations import generate_schedule  # noqa: E402
 from scheduler.bootstrap import build_app  # noqa: E402
 from scheduler.clock import FixedClock  # noqa: E402
 from scheduler.settings import Settings  # noqa: E402

@@ -30,10 +30,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 import aiosmtplib  # noqa: E402
 from sqlalchemy import func, select, update  # noqa: E402
 
+from meetings.cases.config import load_config  # noqa: E402
 from meetings.db import OutboxMessage
 from meetings.kernel.yamlsource import load_yaml  # noqa: E402
 from meetings.schedule.declarations import build_config  # noqa: E402
-from meetings.schedule.operations import generate_schedule, load_config  # noqa: E402
+from meetings.schedule.operations import generate_schedule  # noqa: E402
 from notifications.mailer import SmtpMailer, parse_smtp_url  # noqa: E402
 from notifications.outbox.dispatch import dispatch_due, prepare  # noqa: E402
 from notifications.outbox.planner import plan_messages  # noqa: E402

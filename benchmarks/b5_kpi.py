@@ -33,6 +33,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from sqlalchemy import insert, select  # noqa: E402
 
+from meetings.cases.config import load_config  # noqa: E402
 from meetings.db import (  # noqa: E402
     ActionItem,
     Attendance,
@@ -47,7 +48,6 @@ from meetings.db import (  # noqa: E402
 )
 from meetings.kernel.yamlsource import load_yaml  # noqa: E402
 from meetings.schedule.declarations import build_config  # noqa: E402
-from meetings.schedule.operations import load_config  # noqa: E402
 from scheduler.bootstrap import build_app  # noqa: E402
 from scheduler.clock import FixedClock  # noqa: E402
 from scheduler.settings import Settings  # noqa: E402

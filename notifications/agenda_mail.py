@@ -6,8 +6,8 @@ from datetime import datetime
 
 from sqlalchemy.orm import Session
 
+from meetings.agendas.freeze import freeze_agenda
 from meetings.agendas.render import city_template_dirs, render_agenda, render_agenda_fragment
-from meetings.cases.operations import freeze_agenda
 from meetings.db import Occurrence
 
 

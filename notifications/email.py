@@ -15,10 +15,11 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
+from jinja2 import Environment, FileSystemLoader
 from markupsafe import Markup
 
 from meetings.kernel.rocdate import format_roc_datetime
+from meetings.kernel.templating import make_environment
 
 TEMPLATES = Path(__file__).resolve().parent / "templates"
 
@@ -70,12 +71,7 @@ _env: Environment | None = None
 def environment() -> Environment:
     global _env
     if _env is None:
-        _env = Environment(
-            loader=FileSystemLoader(str(TEMPLATES)),
-            autoescape=select_autoescape(enabled_extensions=("html", "html.j2"), default=False),
-            undefined=StrictUndefined,
-            keep_trailing_newline=True,
-        )
+        _env = make_environment(FileSystemLoader(str(TEMPLATES)))
     return _env
 
 

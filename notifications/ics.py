@@ -1,7 +1,7 @@
 """iCalendar builders: subscription feeds and iTIP invitations (RFC 5545 / 5546 / 7986).
 
 Pure functions on plain values: nothing here reads the database. Occurrence rows
-are mapped to :class:`FeedEvent` by ``meetings.access.feeds.feed_snapshot``.
+are mapped to :class:`FeedEvent` by ``notifications.feeds.feed_snapshot``.
 
 Public API (the email notifications import these):
 

@@ -20,7 +20,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from meetings.db import AppSecret, User
-from meetings.schedule.operations import OperationError
+from meetings.kernel.errors import OperationError
 
 Role = Literal["admin", "secretariat", "participant"]
 ROLES: tuple[Role, ...] = ("admin", "secretariat", "participant")

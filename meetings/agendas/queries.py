@@ -18,6 +18,7 @@ from meetings.agendas.model import (
     agenda_from_json,
     build_agenda,
 )
+from meetings.cases.operations import EVENT_ZH
 from meetings.db import (
     ActionItem,
     Agency,
@@ -258,8 +259,6 @@ def listed_cases(
 
 def triggering_case(session: Session, occ: Occurrence) -> list[ListedCase]:
     """Section 四 of an event-triggered meeting: the case that triggered it (one query)."""
-    from meetings.cases.operations import EVENT_ZH
-
     if occ.case_no is None:
         return []
     row = session.execute(

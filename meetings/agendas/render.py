@@ -10,39 +10,26 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Callable, Sequence
-from datetime import date, datetime
 from pathlib import Path
-from zoneinfo import ZoneInfo
 
 from jinja2 import (
     ChoiceLoader,
     Environment,
     FileSystemLoader,
-    StrictUndefined,
     TemplateError,
     TemplateNotFound,
     TemplateSyntaxError,
-    select_autoescape,
 )
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from meetings.agendas.model import Agenda, agenda_to_json
 from meetings.db import City, CitySettings
-from meetings.kernel.rocdate import format_roc_date, format_roc_datetime, roc_year
+from meetings.kernel.rocdate import format_roc_date, format_roc_datetime
+from meetings.kernel.templating import make_environment
 
 TEMPLATES = Path(__file__).resolve().parent / "templates"
 FORMATS = ("text", "html", "json")
-_DIGITS = "零一二三四五六七八九"
-
-
-def zh_num(n: int) -> str:
-    """1 → 一, 10 → 十, 12 → 十二, 21 → 二十一 (up to 99)."""
-    if n < 10:
-        return _DIGITS[n]
-    tens, ones = divmod(n, 10)
-    head = "" if tens == 1 else _DIGITS[tens]
-    return f"{head}十{_DIGITS[ones] if ones else ''}"
 
 
 class ConfinedLoader(FileSystemLoader):
@@ -64,35 +51,10 @@ class AgendaTemplateError(Exception):
     its folder, an unknown variable). The message names the template and line."""
 
 
-def _roc_date(value: date | str) -> str:
-    return format_roc_date(date.fromisoformat(value) if isinstance(value, str) else value)
-
-
-def _roc_short(value: date | str) -> str:
-    """112年3月8日, without the weekday (for table cells)."""
-    d = date.fromisoformat(value) if isinstance(value, str) else value
-    return f"{roc_year(d.year)}年{d.month}月{d.day}日"
-
-
-def _roc_datetime(value: datetime) -> str:
-    return format_roc_datetime(value.astimezone(ZoneInfo("Asia/Taipei")))
-
-
 def environment(overrides: Sequence[Path] = ()) -> Environment:
     """A Jinja2 environment: city folders first, then the built-in templates."""
     folders = [str(p) for p in overrides if p.is_dir()] + [str(TEMPLATES)]
-    env = Environment(
-        loader=ChoiceLoader([ConfinedLoader(f) for f in folders]),
-        autoescape=select_autoescape(enabled_extensions=("html", "html.j2"), default=False),
-        undefined=StrictUndefined,
-        keep_trailing_newline=True,
-        trim_blocks=False,
-    )
-    env.filters["roc_date"] = _roc_date
-    env.filters["roc_short"] = _roc_short
-    env.filters["roc_datetime"] = _roc_datetime
-    env.filters["zh_num"] = zh_num
-    return env
+    return make_environment(ChoiceLoader([ConfinedLoader(f) for f in folders]), trim_blocks=False)
 
 
 def city_template_dirs(session: Session, city_name: str) -> list[Path]:

@@ -8,22 +8,20 @@ Full names never reach this module: rows arrive already masked.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass, field, replace
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
 from dateutil.relativedelta import relativedelta
-from sqlalchemy import delete, select, update
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
-from meetings.agendas.model import Agenda, agenda_from_json, agenda_to_json
 from meetings.cases.importing import CaseRow
 from meetings.cases.listing import CLOSED_STATUS, facts_of, matches
 from meetings.db import (
-    AgendaCase,
     AuditRecord,
     Case,
     CaseDiscussion,
@@ -37,17 +35,15 @@ from meetings.db import (
     OutboxEvent,
     Series,
 )
-from meetings.db import (
-    FrozenAgenda as FrozenAgendaRow,
-)
+from meetings.kernel.errors import OperationError
 from meetings.kernel.rocdate import gregorian_year, roc_year
+from meetings.kernel.vocabulary import EventKind
 from meetings.schedule.declarations import CityConfig, SeriesSpec, Span, parse_span
+from meetings.schedule.events import record as record_event
 from meetings.schedule.operations import (
     ChangeReport,
-    OperationError,
     SpecRegistry,
-    _apply_placement,
-    _emit,
+    apply_placement,
     office_calendar_for,
 )
 from meetings.schedule.planning import Placement, place, uid_for
@@ -107,13 +103,6 @@ def get_case(session: Session, case_no: str, city: str | None = None) -> Case:
     if len(found) > 1:
         raise OperationError(f"case {case_no!r} exists in several cities: give --city")
     return found[0]
-
-
-def get_occurrence(session: Session, uid: str) -> Occurrence:
-    occ = session.scalar(select(Occurrence).where(Occurrence.uid == uid))
-    if occ is None:
-        raise OperationError(f"unknown meeting {uid!r} (see `liaison schedule list`)")
-    return occ
 
 
 def local_today(now: datetime, tz: str = "Asia/Taipei") -> date:
@@ -499,7 +488,7 @@ class _TriggerContext:
         for occ in self.session.scalars(q):
             if keep_after is not None and occ.nominal_date == keep_after:
                 continue
-            _apply_placement(self.session, occ, None, self.now, report, reason_if_cancelled=reason)
+            apply_placement(self.session, occ, None, self.now, report, reason_if_cancelled=reason)
 
     def placement(self, spec: SeriesSpec, nominal: date) -> Placement:
         """Where a triggered meeting goes; a date already past becomes the next working day."""
@@ -541,7 +530,7 @@ class _TriggerContext:
         p = self.placement(spec, nominal)
         if existing is not None:
             if existing.status == "cancelled":
-                _apply_placement(self.session, existing, p, self.now, report)
+                apply_placement(self.session, existing, p, self.now, report)
             else:
                 report.unchanged += 1
             return existing
@@ -566,7 +555,7 @@ class _TriggerContext:
         )
         self.session.add(occ)
         self.session.flush()
-        _emit(self.session, "occurrence.created", occ, self.now)
+        record_event(self.session, EventKind.CREATED, occ, self.now)
         report.created.append(uid)
         return occ
 
@@ -736,101 +725,7 @@ def run_case_jobs(session: Session, now: datetime) -> CaseJobsReport:
 # --- discussions ------------------------------------------------------------------------
 
 
-def record_discussions(
-    session: Session, uid: str, case_nos: Iterable[str], now: datetime, *, source: str = "manual"
-) -> list[str]:
-    """Record that cases were discussed at a meeting; returns the newly recorded numbers."""
-    if source not in ("manual", "agenda"):
-        raise OperationError(f"unknown discussion source {source!r}")
-    occ = get_occurrence(session, uid)
-    if occ.status == "cancelled":
-        raise OperationError(f"meeting {uid} is cancelled")
-    if occ.status != "held" and occ.start_at > now:
-        raise OperationError(f"meeting {uid} has not started yet")
-    wanted = list(dict.fromkeys(case_nos))
-    if not wanted:
-        raise OperationError("give at least one case number")
-    series = occ.series
-    known = set(
-        session.scalars(
-            select(Case.case_no).where(Case.city_id == series.city_id, Case.case_no.in_(wanted))
-        )
-    )
-    unknown = [c for c in wanted if c not in known]
-    if unknown:
-        raise OperationError(f"unknown case number(s): {', '.join(unknown)}")
-    already = set(
-        session.scalars(
-            select(CaseDiscussion.case_no).where(
-                CaseDiscussion.occurrence_uid == uid, CaseDiscussion.case_no.in_(wanted)
-            )
-        )
-    )
-    on = occ.start_at.astimezone(ZoneInfo(series.city.timezone)).date()
-    new = [c for c in wanted if c not in already]
-    for c in new:
-        session.add(
-            CaseDiscussion(
-                occurrence_uid=uid,
-                case_no=c,
-                discussed_at=occ.start_at,
-                discussed_on=on,
-                source=source,
-            )
-        )
-    session.flush()
-    return new
-
-
-def record_agenda_discussions(session: Session, uid: str, now: datetime) -> list[str]:
-    """Minutes confirm the frozen agenda: every case on it was discussed."""
-    numbers = list(
-        session.scalars(
-            select(AgendaCase.case_no)
-            .where(AgendaCase.occurrence_uid == uid)
-            .order_by(AgendaCase.position)
-        )
-    )
-    if not numbers:
-        raise OperationError(f"meeting {uid} has no frozen agenda with cases")
-    return record_discussions(session, uid, numbers, now, source="agenda")
-
-
 # --- agendas ------------------------------------------------------------------------
-
-
-def freeze_agenda(session: Session, uid: str, now: datetime) -> Agenda:
-    """Store the agenda as it is now (idempotent); later listings go to the next meeting."""
-    from meetings.agendas.queries import build_agenda_for
-
-    frozen = session.get(FrozenAgendaRow, uid)
-    if frozen is not None:
-        return agenda_from_json(frozen.content)
-    occ = get_occurrence(session, uid)
-    if occ.status == "cancelled":
-        raise OperationError(f"meeting {uid} is cancelled; its agenda cannot be frozen")
-    built = build_agenda_for(session, occ, now)
-    agenda = replace(built, frozen_at=now)
-    session.add(FrozenAgendaRow(occurrence_uid=uid, content=agenda_to_json(agenda), frozen_at=now))
-    session.flush()
-    for row in agenda.cases:
-        session.add(
-            AgendaCase(
-                occurrence_uid=uid,
-                case_no=row.case_no,
-                position=row.position,
-                carried_over=row.carried_over,
-            )
-        )
-    session.flush()
-    return agenda
-
-
-def unfreeze_agenda(session: Session, uid: str) -> bool:
-    """Drop a frozen agenda (an admin re-sends it). True if there was one."""
-    n = session.execute(delete(FrozenAgendaRow).where(FrozenAgendaRow.occurrence_uid == uid))
-    session.execute(delete(AgendaCase).where(AgendaCase.occurrence_uid == uid))
-    return bool(getattr(n, "rowcount", 0))
 
 
 # --- escalation ---------------------------------------------------------------------------

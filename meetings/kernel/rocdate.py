@@ -69,3 +69,15 @@ def parse_date(text: str) -> date:
         except ValueError as exc:
             raise ValueError(f"not a valid date: {text!r} ({exc})") from None
     raise ValueError(f"not a date: {text!r} (use 2023-03-08 or 112/03/08)")
+
+
+_DIGITS = "零一二三四五六七八九"
+
+
+def zh_num(n: int) -> str:
+    """1 → 一, 10 → 十, 12 → 十二, 21 → 二十一 (up to 99)."""
+    if n < 10:
+        return _DIGITS[n]
+    tens, ones = divmod(n, 10)
+    head = "" if tens == 1 else _DIGITS[tens]
+    return f"{head}十{_DIGITS[ones] if ones else ''}"

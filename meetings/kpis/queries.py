@@ -28,7 +28,7 @@ Decisions where SPEC §7 is silent (also in docs/records.md):
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import date, timedelta
+from datetime import date
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
@@ -66,9 +66,11 @@ from meetings.db import (
     Occurrence,
     Series,
 )
+from meetings.kernel.errors import OperationError
 from meetings.kernel.rocdate import gregorian_year, roc_year
-from meetings.schedule.cadence import Cadence, cycle_of
-from meetings.schedule.operations import OperationError, SpecRegistry, get_series
+from meetings.schedule.cycles import HELD_AT_MAX_SHIFT
+from meetings.schedule.occurrences import get_series
+from meetings.schedule.operations import SpecRegistry
 
 KEYS = (
     "meetings_scheduled",
@@ -84,8 +86,6 @@ KEYS = (
     "action_items_closed_on_time_rate",
 )
 ATTENDED = ("present", "delegated")
-# How far from its scheduled day a meeting may be recorded as held (meetings.records.operations).
-HELD_AT_MAX_SHIFT = timedelta(days=366)
 
 # --- pure formulas -----------------------------------------------------------------
 
@@ -109,15 +109,6 @@ def median(values: list[int] | tuple[int, ...]) -> float | None:
     if len(ordered) % 2:
         return float(ordered[mid])
     return (ordered[mid - 1] + ordered[mid]) / 2
-
-
-def meeting_cycle(cadence: Cadence | None, nominal: date) -> tuple[date, date]:
-    """The cycle of a meeting: its cadence's cycle, or its calendar month without one."""
-    if cadence is not None:
-        return cycle_of(cadence, nominal)
-    first = nominal.replace(day=1)
-    nxt = (first + timedelta(days=32)).replace(day=1)
-    return first, nxt - timedelta(days=1)
 
 
 def year_bounds(year: int) -> tuple[date, date]:

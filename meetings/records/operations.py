@@ -10,7 +10,7 @@ from __future__ import annotations
 import csv
 import io
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from pathlib import Path
@@ -24,16 +24,20 @@ from sqlalchemy.orm import Session
 from meetings.db import (
     ActionItem,
     Agency,
-    AgendaCase,
     Attendance,
     HeldMeeting,
     Minutes,
     Occurrence,
     Series,
 )
+from meetings.kernel.errors import OperationError
 from meetings.kernel.rocdate import parse_date
+from meetings.kernel.vocabulary import EventKind
+from meetings.schedule.cycles import HELD_AT_MAX_SHIFT, meeting_cycle
 from meetings.schedule.declarations import parse_span
-from meetings.schedule.operations import OperationError, SpecRegistry, _emit, office_calendar_for
+from meetings.schedule.events import record as record_event
+from meetings.schedule.occurrences import get_occurrence
+from meetings.schedule.operations import SpecRegistry, office_calendar_for
 
 STATUSES = ("present", "absent", "delegated")
 STATUS_ZH = {"present": "出席", "absent": "缺席", "delegated": "代理出席"}
@@ -50,16 +54,6 @@ class RowErrors(Exception):
 
 
 # --- lookups -----------------------------------------------------------------------
-
-
-def get_occurrence(session: Session, uid: str) -> Occurrence:
-    """The meeting with this UID, or an OperationError naming it."""
-    occ = session.scalar(select(Occurrence).where(Occurrence.uid == uid.strip()))
-    if occ is None:
-        raise OperationError(
-            f"unknown meeting UID {uid!r} (see `liaison schedule list --json` for UIDs)"
-        )
-    return occ
 
 
 def local_date(occ: Occurrence) -> date:
@@ -96,9 +90,7 @@ def held_record(session: Session, occ: Occurrence) -> HeldMeeting | None:
 
 
 def occurrence_cycle(session: Session, occ: Occurrence) -> tuple[date, date]:
-    """The cadence cycle an occurrence belongs to (see ``kpis.meeting_cycle``)."""
-    from meetings.kpis.queries import meeting_cycle
-
+    """The cadence cycle an occurrence belongs to (see ``schedule.cycles.meeting_cycle``)."""
     spec = SpecRegistry(session).spec(occ.series)
     try:
         cadence = spec.instance(occ.instance_key).cadence
@@ -130,8 +122,6 @@ def check_held_shift(occ: Occurrence, held_on: date) -> None:
 
     The KPI report relies on this bound to search discussions by date.
     """
-    from meetings.kpis.queries import HELD_AT_MAX_SHIFT
-
     scheduled = local_date(occ)
     if abs(held_on - scheduled) > HELD_AT_MAX_SHIFT:
         raise OperationError(
@@ -175,7 +165,7 @@ def mark_held(
     if changed:
         occ.status = "held"
         occ.updated_at = now
-        _emit(session, "occurrence.held", occ, now, held_on=held_on.isoformat())
+        record_event(session, EventKind.HELD, occ, now, held_on=held_on.isoformat())
     session.flush()
     return record
 
@@ -451,7 +441,7 @@ def import_attendance(
 # --- minutes --------------------------------------------------------------------------------
 
 
-def _require_held(session: Session, occ: Occurrence, what: str) -> HeldMeeting:
+def require_held(session: Session, occ: Occurrence, what: str) -> HeldMeeting:
     if occ.status == "cancelled":
         raise OperationError(f"meeting {occ.uid} is cancelled; it has no {what}")
     record = held_record(session, occ)
@@ -468,7 +458,7 @@ def record_minutes(
 ) -> Minutes:
     """Store (or revise) the minutes of a held meeting. The first date recorded counts."""
     occ = get_occurrence(session, uid)
-    held = _require_held(session, occ, "minutes")
+    held = require_held(session, occ, "minutes")
     if not text.strip():
         raise OperationError("the minutes file is empty")
     day = on or today_for(occ, now)
@@ -487,13 +477,13 @@ def record_minutes(
             updated_at=now,
         )
         session.add(row)
-        kind = "minutes.recorded"
+        kind = EventKind.MINUTES_RECORDED
     else:
         row.text, row.revised_on, row.updated_at = text, max(day, row.recorded_on), now
-        kind = "minutes.revised"
+        kind = EventKind.MINUTES_REVISED
     session.flush()
     on_time = row.recorded_on <= held.minutes_due_on
-    _emit(
+    record_event(
         session,
         kind,
         occ,
@@ -506,40 +496,6 @@ def record_minutes(
 
 
 # --- discussions -------------------------------------------------------------------------------
-
-
-def record_case_discussions(
-    session: Session, uid: str, case_nos: Sequence[str], now: datetime
-) -> list[str]:
-    """Record that cases were discussed at a held meeting; returns the case numbers.
-
-    Unknown case numbers are refused; a case is recorded once per meeting.
-    """
-    from meetings.cases.operations import record_discussions
-
-    occ = get_occurrence(session, uid)
-    _require_held(session, occ, "case discussions")
-    cleaned = list(dict.fromkeys(c.strip() for c in case_nos if c.strip()))
-    if not cleaned:
-        raise OperationError("give at least one case number")
-    record_discussions(session, occ.uid, cleaned, now)
-    return cleaned
-
-
-def confirm_agenda_discussions(session: Session, uid: str, now: datetime) -> list[str]:
-    """The minutes confirm the frozen agenda: record every case on it as discussed."""
-    from meetings.cases.operations import record_agenda_discussions
-
-    occ = get_occurrence(session, uid)
-    _require_held(session, occ, "case discussions")
-    record_agenda_discussions(session, occ.uid, now)
-    return list(
-        session.scalars(
-            select(AgendaCase.case_no)
-            .where(AgendaCase.occurrence_uid == occ.uid)
-            .order_by(AgendaCase.position)
-        )
-    )
 
 
 # --- minutes due -------------------------------------------------------------------------------
@@ -630,7 +586,7 @@ def add_action_item(
 ) -> ActionItem:
     """Add a decision to follow up (決議事項) to a held meeting."""
     occ = get_occurrence(session, uid)
-    held = _require_held(session, occ, "action items")
+    held = require_held(session, occ, "action items")
     agency = _agency(session, occ.series, owner)
     if not text.strip():
         raise OperationError("the action item text is empty")
@@ -647,7 +603,7 @@ def add_action_item(
     )
     session.add(item)
     session.flush()
-    _emit(session, "action_item.added", occ, now, item=item.id, owner=agency.code)
+    record_event(session, EventKind.ACTION_ITEM_ADDED, occ, now, item=item.id, owner=agency.code)
     return item
 
 
@@ -671,7 +627,9 @@ def close_action_item(
         raise OperationError(f"--at {day} is before the meeting ({held.held_on})")
     item.closed_on, item.closed_at = day, now
     session.flush()
-    _emit(session, "action_item.closed", occ, now, item=item.id, closed_on=day.isoformat())
+    record_event(
+        session, EventKind.ACTION_ITEM_CLOSED, occ, now, item=item.id, closed_on=day.isoformat()
+    )
     return item
 
 

@@ -29,6 +29,8 @@ from meetings.db import (
     Person,
     Series,
 )
+from meetings.kernel.errors import OperationError
+from meetings.kernel.vocabulary import EventKind
 from meetings.schedule.cadence import localize
 from meetings.schedule.declarations import (
     CityConfig,
@@ -39,16 +41,15 @@ from meetings.schedule.declarations import (
     parse_duration,
     spec_from_decl,
 )
+from meetings.schedule.events import iso, payload_of
+from meetings.schedule.events import record as record_event
+from meetings.schedule.occurrences import get_series
 from meetings.schedule.planning import Placement, place, plan_series, uid_for
 from meetings.schedule.workdays import OfficeCalendar
 
 # How far a holiday policy can move a meeting, at most; used to find the
 # meetings a changed calendar day may affect.
 POLICY_REACH = timedelta(days=45)
-
-
-class OperationError(Exception):
-    """A request that cannot be carried out as asked (bad input): exit status 2."""
 
 
 @dataclass
@@ -145,62 +146,6 @@ def office_calendar_for(session: Session, city_id: int | None) -> OfficeCalendar
     return OfficeCalendar(closures=closures, published=published)
 
 
-def get_series(session: Session, series_id: str) -> Series:
-    s = session.get(Series, series_id)
-    if s is None:
-        known = ", ".join(session.scalars(select(Series.id).order_by(Series.id)).all()[:20])
-        raise OperationError(
-            f"unknown series {series_id!r}" + (f" (known: {known})" if known else "")
-        )
-    return s
-
-
-_PAYLOAD_COLUMNS = (
-    "uid",
-    "series_id",
-    "title",
-    "nominal_date",
-    "start_at",
-    "end_at",
-    "location",
-    "status",
-    "sequence",
-)
-
-
-def _iso(dt: datetime) -> str:
-    return dt.isoformat()
-
-
-def _payload(values: Mapping[str, Any]) -> dict[str, Any]:
-    """What an event says about its occurrence (no case data: notifications read it)."""
-    return {
-        "uid": values["uid"],
-        "series": values["series_id"],
-        "title": values["title"],
-        "nominal_date": values["nominal_date"].isoformat(),
-        "start": _iso(values["start_at"]),
-        "end": _iso(values["end_at"]),
-        "location": values["location"],
-        "status": values["status"],
-        "sequence": values["sequence"],
-    }
-
-
-def _emit(session: Session, kind: str, occ: Occurrence, now: datetime, **extra: Any) -> None:
-    payload = _payload({c: getattr(occ, c) for c in _PAYLOAD_COLUMNS})
-    payload.update(extra)
-    session.add(
-        OutboxEvent(
-            kind=kind,
-            occurrence_uid=occ.uid,
-            sequence=occ.sequence,
-            payload=payload,
-            created_at=now,
-        )
-    )
-
-
 # --- config ------------------------------------------------------------------
 
 
@@ -231,8 +176,10 @@ def _hash(data: Mapping[str, Any]) -> str:
     return hashlib.sha256(json.dumps(data, sort_keys=True, ensure_ascii=False).encode()).hexdigest()
 
 
-def load_config(session: Session, config: Config, now: datetime) -> LoadReport:
-    """Store a validated config. Changed cadences re-plan already generated meetings."""
+def load_schedule(session: Session, config: Config, now: datetime) -> LoadReport:
+    """Store a validated config's cities, agencies, people and series; changed cadences
+    re-plan already generated meetings. ``meetings.cases.config.load_config`` is the
+    writer callers use: it adds the cases part (listing rules)."""
     report = LoadReport()
     changed_series: list[str] = []
     for cc in config.cities.values():
@@ -349,9 +296,6 @@ def load_config(session: Session, config: Config, now: datetime) -> LoadReport:
         session.flush()
         if touched:
             report.schedule.merge(_reconcile_days(session, touched, city.id, now))
-        from meetings.cases.operations import store_city_case_config
-
-        store_city_case_config(session, city, cc, now)
 
     session.flush()
     for sid in changed_series:
@@ -380,7 +324,7 @@ def _resync_series(session: Session, series_id: str, now: datetime) -> ChangeRep
 # --- schedule ----------------------------------------------------------------
 
 
-def _apply_placement(
+def apply_placement(
     session: Session,
     occ: Occurrence,
     placement: Placement | None,
@@ -401,7 +345,7 @@ def _apply_placement(
             occ.sequence += 1
             occ.moved_reason = reason_if_cancelled
             occ.updated_at = now
-            _emit(session, "occurrence.cancelled", occ, now, reason=reason_if_cancelled)
+            record_event(session, EventKind.CANCELLED, occ, now, reason=reason_if_cancelled)
             report.cancelled.append(occ.uid)
         else:
             report.unchanged += 1
@@ -421,7 +365,7 @@ def _apply_placement(
             occ.location = location
         occ.sequence += 1
         occ.updated_at = now
-        _emit(session, "occurrence.reinstated", occ, now)
+        record_event(session, EventKind.REINSTATED, occ, now)
         report.reinstated.append(occ.uid)
         return
     if not moved and not details:
@@ -436,17 +380,17 @@ def _apply_placement(
     occ.sequence += 1
     occ.updated_at = now
     if moved:
-        _emit(
+        record_event(
             session,
-            "occurrence.moved",
+            EventKind.MOVED,
             occ,
             now,
-            previous_start=_iso(old_start),
+            previous_start=iso(old_start),
             reason=placement.moved_reason,
         )
         report.moved.append(occ.uid)
     else:
-        _emit(session, "occurrence.updated", occ, now)
+        record_event(session, EventKind.UPDATED, occ, now)
         report.updated.append(occ.uid)
 
 
@@ -526,17 +470,17 @@ def generate_schedule(
                     new_rows.append(values)
                     new_events.append(
                         {
-                            "kind": "occurrence.created",
+                            "kind": EventKind.CREATED,
                             "occurrence_uid": values["uid"],
                             "sequence": 0,
-                            "payload": _payload(values),
+                            "payload": payload_of(values),
                             "created_at": now,
                             "processed_at": None,
                         }
                     )
                     report.created.append(str(values["uid"]))
                 else:
-                    _apply_placement(
+                    apply_placement(
                         session,
                         occ,
                         planned.placement,
@@ -550,7 +494,7 @@ def generate_schedule(
                     )
         # Whatever is left no longer fits the cadence (or the series was retired).
         for occ in existing.values():
-            _apply_placement(
+            apply_placement(
                 session,
                 occ,
                 None,
@@ -629,7 +573,7 @@ def _reconcile_days(
         if occ.status == "cancelled" and occ.moved_reason not in ("holiday policy: skip",):
             report.unchanged += 1  # cancelled for other reasons: a calendar change won't revive it
             continue
-        _apply_placement(
+        apply_placement(
             session, occ, placement, now, report, reason_if_cancelled="holiday policy: skip"
         )
     session.flush()
@@ -780,5 +724,5 @@ def add_adhoc_meeting(
     )
     session.add(occ)
     session.flush()
-    _emit(session, "occurrence.created", occ, now)
+    record_event(session, EventKind.CREATED, occ, now)
     return occ, warnings

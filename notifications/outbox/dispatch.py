@@ -27,7 +27,7 @@ from notifications.agenda_mail import agenda_for_email
 from notifications.email import MeetingView, compose, one_line, render
 from notifications.itip import calendar_for_message
 from notifications.mailer import PermanentFailure, TemporaryFailure
-from notifications.minutes_check import plan_minutes_due
+from notifications.outbox.minutes import plan_minutes_due
 from notifications.outbox.planner import (
     MAX_ATTEMPTS,
     backoff,

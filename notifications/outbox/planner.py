@@ -23,6 +23,7 @@ from sqlalchemy.orm import Session, selectinload
 from meetings.db import Agency, City, Occurrence, OutboxEvent, OutboxMessage, Person, Series
 from meetings.kernel.rocdate import format_roc_date
 from meetings.schedule.declarations import SeriesDecl, parse_span
+from meetings.schedule.operations import office_calendar_for
 from meetings.schedule.workdays import OfficeCalendar
 
 KINDS = (
@@ -205,8 +206,6 @@ class Planner:
 
     def _calendar(self, city_id: int) -> OfficeCalendar:
         if city_id not in self._calendars:
-            from meetings.schedule.operations import office_calendar_for
-
             self._calendars[city_id] = office_calendar_for(self.session, city_id)
         return self._calendars[city_id]
 

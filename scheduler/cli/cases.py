@@ -321,7 +321,8 @@ def agenda_show(
         city_template_dirs,
         render_agenda,
     )
-    from meetings.cases.operations import get_occurrence, record_audit
+    from meetings.cases.operations import record_audit
+    from meetings.schedule.occurrences import get_occurrence
 
     if fmt not in FORMATS:
         raise BadInput(f"--format: must be text, html or json, not {fmt!r}")
@@ -359,7 +360,7 @@ def agenda_freeze(
     as_json: JsonOpt = False,
 ) -> None:
     """Freeze the agenda as it is now (done when the agenda email is sent)."""
-    from meetings.cases.operations import freeze_agenda
+    from meetings.agendas.freeze import freeze_agenda
 
     application = make_app(now)
     with application.transaction() as session:

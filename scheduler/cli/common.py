@@ -52,7 +52,7 @@ def handled(fn: F) -> F:
     timeout) rolls the command's transaction back; the command is then run again,
     a bounded number of times with a growing pause, before it is reported (exit 1).
     """
-    from meetings.schedule.operations import OperationError
+    from meetings.kernel.errors import OperationError
 
     @functools.wraps(fn)
     def wrapper(*args: Any, **kwargs: Any) -> Any:

@@ -24,6 +24,7 @@ from scheduler.cli import notify as cli_notify
 from scheduler.cli import records as cli_records
 from scheduler.cli import users as cli_users
 from scheduler.cli.common import BadInput, date_opt, emit_json, handled, make_app
+from scheduler.serialization import occurrence_json
 
 app = typer.Typer(
     name="liaison",
@@ -126,7 +127,7 @@ def config_check(paths: PathsArg) -> None:
 @handled
 def config_load(paths: PathsArg, now: NowOpt = None, as_json: JsonOpt = False) -> None:
     """Validate and store config files (nothing is stored if any file is invalid)."""
-    from meetings.schedule.operations import load_config
+    from meetings.cases.config import load_config
 
     cfg = read_config(paths)
     application = make_app(now)
@@ -203,7 +204,7 @@ def series_explain(
 ) -> None:
     """Show the normalised rule and the next dates as ROC dates."""
     from meetings.schedule.explain import explain_series
-    from meetings.schedule.operations import get_series
+    from meetings.schedule.occurrences import get_series
 
     if count < 1 or count > 100:
         raise BadInput("--count: must be between 1 and 100")
@@ -254,7 +255,8 @@ def schedule_generate(
     as_json: JsonOpt = False,
 ) -> None:
     """Create, move or cancel meetings so the schedule matches the declarations."""
-    from meetings.schedule.operations import generate_schedule, get_series
+    from meetings.schedule.occurrences import get_series
+    from meetings.schedule.operations import generate_schedule
 
     application = make_app(now)
     now_dt = application.clock.now()
@@ -281,25 +283,6 @@ def schedule_generate(
     _print_change_report(report)
 
 
-def _occurrence_json(o: Any, tz: ZoneInfo) -> dict[str, Any]:
-    return {
-        "uid": o.uid,
-        "series": o.series_id,
-        "district": o.district,
-        "zone": o.zone,
-        "title": o.title,
-        "nominal_date": o.nominal_date.isoformat(),
-        "start": o.start_at.astimezone(tz).isoformat(),
-        "end": o.end_at.astimezone(tz).isoformat(),
-        "location": o.location,
-        "status": o.status,
-        "sequence": o.sequence,
-        "origin": o.origin,
-        "moved": o.moved_reason is not None and o.status != "cancelled",
-        "moved_reason": o.moved_reason,
-    }
-
-
 @schedule_app.command("list")
 @handled
 def schedule_list(
@@ -316,7 +299,7 @@ def schedule_list(
 ) -> None:
     """List meetings."""
     from meetings.db import Occurrence, Series
-    from meetings.schedule.operations import get_series
+    from meetings.schedule.occurrences import get_series
 
     start = date_opt(from_, "--from")
     end = date_opt(to, "--to")
@@ -337,9 +320,7 @@ def schedule_list(
             q = q.where(Occurrence.start_at < datetime.combine(end, time(23, 59, 59), tz))
         if status:
             q = q.where(Occurrence.status == status)
-        rows = [
-            (_occurrence_json(o, ZoneInfo(o.series.city.timezone)), o) for o in session.scalars(q)
-        ]
+        rows = [(occurrence_json(o, staff=True), o) for o in session.scalars(q)]
     if as_json:
         emit_json([r for r, _ in rows])
         return
@@ -549,8 +530,7 @@ def meetings_add(
             location=location,
             title=title,
         )
-        tz = ZoneInfo(occ.series.city.timezone)
-        data = _occurrence_json(occ, tz)
+        data = occurrence_json(occ, staff=True)
     for w in warnings:
         typer.echo(f"warning: {w}", err=True)
     if as_json:
@@ -681,9 +661,10 @@ def _demo_port(host: str, port: int, option: str) -> int:
 def _demo_setup(application: App) -> None:
     """Load the example cities, generate this year and next, print a summary per series."""
     from config import EXAMPLES_DIR
+    from meetings.cases.config import load_config
     from meetings.db import Occurrence, Series
     from meetings.schedule.cadence import describe_zh
-    from meetings.schedule.operations import SpecRegistry, generate_schedule, load_config
+    from meetings.schedule.operations import SpecRegistry, generate_schedule
 
     cfg = read_config([EXAMPLES_DIR])
     now_dt = application.clock.now()

@@ -46,10 +46,10 @@ def attendance_record(
     from meetings.records.operations import (
         STATUS_ZH,
         AttendanceInput,
-        get_occurrence,
         held_record,
         record_attendance,
     )
+    from meetings.schedule.occurrences import get_occurrence
 
     held_on = date_opt(held_at, "--held-at")
     application = make_app(now)
@@ -153,12 +153,9 @@ def minutes_record(
     as_json: JsonOpt = False,
 ) -> None:
     """Store the minutes of a held meeting (kept out of feeds and emails)."""
-    from meetings.records.operations import (
-        confirm_agenda_discussions,
-        get_occurrence,
-        held_record,
-        record_minutes,
-    )
+    from meetings.records.discussions import confirm_agenda_discussions
+    from meetings.records.operations import held_record, record_minutes
+    from meetings.schedule.occurrences import get_occurrence
 
     if not file.is_file():
         raise BadInput(f"{file}: no such file")
@@ -192,7 +189,7 @@ def minutes_record(
 def minutes_show(uid: UidArg, as_json: JsonOpt = False) -> None:
     """Print the stored minutes of a meeting."""
     from meetings.db import Minutes
-    from meetings.records.operations import get_occurrence
+    from meetings.schedule.occurrences import get_occurrence
 
     application = make_app()
     with application.transaction() as session:
@@ -226,7 +223,7 @@ def discussed(
     as_json: JsonOpt = False,
 ) -> None:
     """Record the cases discussed at a held meeting (個案研討)."""
-    from meetings.records.operations import confirm_agenda_discussions, record_case_discussions
+    from meetings.records.discussions import confirm_agenda_discussions, record_case_discussions
 
     if agenda == bool(case_nos):
         raise BadInput("give the case numbers discussed, or --agenda (not both)")
@@ -335,7 +332,7 @@ def actions_list(
 ) -> None:
     """List action items, oldest due first."""
     from meetings.records.operations import list_action_items
-    from meetings.schedule.operations import get_series
+    from meetings.schedule.occurrences import get_series
 
     application = make_app()
     with application.transaction() as session:

@@ -33,7 +33,7 @@ from zoneinfo import ZoneInfo
 from fastapi import APIRouter, FastAPI, File, Form, Request, UploadFile
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from itsdangerous import BadSignature, URLSafeTimedSerializer
-from jinja2 import Environment, FileSystemLoader, select_autoescape
+from jinja2 import Environment, FileSystemLoader
 from markupsafe import Markup
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
@@ -54,13 +54,15 @@ from meetings.db import (
     Series,
     User,
 )
+from meetings.kernel.errors import OperationError
+from meetings.kernel.localtime import local
 from meetings.kernel.rocdate import (
     format_roc_date,
     format_roc_datetime,
     format_roc_time,
     parse_date,
 )
-from meetings.schedule.operations import OperationError
+from meetings.kernel.templating import make_environment
 from scheduler.bootstrap import App
 
 TEMPLATES = Path(__file__).resolve().parent / "templates"
@@ -99,34 +101,17 @@ class PageRefused(Exception):
 # --- rendering --------------------------------------------------------------------------
 
 
-def _local(dt: datetime, tz: str = "Asia/Taipei") -> datetime:
-    return dt.astimezone(ZoneInfo(tz))
-
-
-def _roc_date(value: date | datetime | None) -> str:
-    if value is None:
-        return "—"
-    if isinstance(value, datetime):
-        value = _local(value).date()
-    return format_roc_date(value)
-
-
-def _roc_datetime(value: datetime | None) -> str:
-    if value is None:
-        return "—"
-    return format_roc_datetime(_local(value))
-
-
 def environment() -> Environment:
     """The pages' Jinja2 environment (autoescaped; ROC date filters)."""
-    env = Environment(
-        loader=FileSystemLoader(str(TEMPLATES)),
-        autoescape=select_autoescape(enabled_extensions=("html", "j2"), default=True),
+    env = make_environment(
+        FileSystemLoader(str(TEMPLATES)),
+        html_extensions=("html", "j2"),
+        autoescape_default=True,
+        strict=False,
+        keep_trailing_newline=False,
         trim_blocks=True,
         lstrip_blocks=True,
     )
-    env.filters["roc_date"] = _roc_date
-    env.filters["roc_datetime"] = _roc_datetime
     env.globals["ROLE_ZH"] = ROLE_ZH
     env.globals["STATUS_ZH"] = STATUS_ZH
     return env
@@ -312,7 +297,7 @@ class Pages:
         return self.app.clock.now()
 
     def today(self) -> date:
-        return _local(self.now()).date()
+        return local(self.now(), None).date()
 
 
 # --- small helpers -----------------------------------------------------------------------
@@ -359,7 +344,7 @@ def _badges(o: Occurrence) -> list[tuple[str, str]]:
 
 def _row(o: Occurrence, staff: bool) -> dict[str, Any]:
     tz = o.series.city.timezone
-    start = _local(o.start_at, tz)
+    start = local(o.start_at, tz)
     return {
         "uid": o.uid,
         "url": meeting_url(o.uid),
@@ -546,7 +531,9 @@ def build_router(pages: Pages) -> APIRouter:
             ).all()
             subscribe = {
                 "person": person.name if person is not None else None,
-                "active_since": _roc_datetime(links[-1].created_at) if links else None,
+                "active_since": format_roc_datetime(local(links[-1].created_at, None))
+                if links
+                else None,
             }
         for e in errors:
             v.flashes.append(("error", e))
@@ -675,14 +662,14 @@ def build_router(pages: Pages) -> APIRouter:
                 .order_by(CaseDiscussion.case_no)
             ).all()
             items = [i for i in list_action_items(session) if i.uid == occ.uid]
-            start = _local(occ.start_at, tz)
+            start = local(occ.start_at, tz)
             info = {
                 **_row(occ, user.staff),
                 "when": format_roc_datetime(start),
-                "end": format_roc_time(_local(occ.end_at, tz)),
+                "end": format_roc_time(local(occ.end_at, tz)),
                 "chair": occ.series.spec.get("chair"),
                 "sequence": occ.sequence,
-                "future": start.date() > _local(now, tz).date(),
+                "future": start.date() > local(now, tz).date(),
             }
         return pages.render(
             v,
@@ -830,7 +817,8 @@ def build_router(pages: Pages) -> APIRouter:
         confirm_agenda: Text = "",
         csrf: Text = "",
     ) -> Response:
-        from meetings.records.operations import confirm_agenda_discussions, record_minutes
+        from meetings.records.discussions import confirm_agenda_discussions
+        from meetings.records.operations import record_minutes
 
         v = pages.visit(request)
         v.require("secretariat")
@@ -862,7 +850,7 @@ def build_router(pages: Pages) -> APIRouter:
         request: Request, uid: str, case_no: Texts = None, more: Text = "", csrf: Text = ""
     ) -> Response:
         """Tick the agenda's cases (and/or type case numbers) as discussed at this meeting."""
-        from meetings.records.operations import record_case_discussions
+        from meetings.records.discussions import record_case_discussions
 
         v = pages.visit(request)
         v.require("secretariat")
@@ -1192,8 +1180,10 @@ def build_router(pages: Pages) -> APIRouter:
                         "title": o.title,
                         "url": meeting_url(u),
                         "kind": "改期" if kind == "moved" else "停開",
-                        "from": _roc_datetime(old[0]) if old else "—",
-                        "to": _roc_datetime(o.start_at) if kind == "moved" else "—",
+                        "from": format_roc_datetime(local(old[0], None)) if old else "—",
+                        "to": format_roc_datetime(local(o.start_at, None))
+                        if kind == "moved"
+                        else "—",
                     }
                 )
         return {

@@ -1,7 +1,7 @@
 """The HTTP side of `liaison serve`: calendar feeds, the JSON API, health.
 
 - ``GET /feeds/{token}.ics`` — a feed token's calendar. The ETag is a hash of
-  everything the feed's bytes depend on (:func:`meetings.access.feeds.feed_snapshot`),
+  everything the feed's bytes depend on (:func:`notifications.feeds.feed_snapshot`),
   so it changes exactly when they do. A matching ``If-None-Match`` (or
   ``If-Modified-Since``) answers 304 without building anything; built feeds are
   kept in a small in-process cache keyed by ETag. While the database is
@@ -34,21 +34,16 @@ from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from meetings.access.feeds import (
-    Role,
-    api_role,
-    data_version,
-    feed_snapshot,
-    hash_token,
-    resolve_feed,
-)
+from meetings.access.feeds import Role, api_role, data_version, hash_token, resolve_feed
 from meetings.db import Occurrence, Series
+from meetings.kernel.errors import OperationError
 from meetings.kernel.rocdate import parse_date
 from meetings.kpis.queries import compute_kpis
-from meetings.schedule.operations import OperationError
+from notifications.feeds import feed_snapshot
 from notifications.ics import FeedEvent, build_feed
 from scheduler.bootstrap import App
 from scheduler.pages.router import mount_pages
+from scheduler.serialization import occurrence_json
 
 log = logging.getLogger("liaison.web")
 TAIPEI = ZoneInfo("Asia/Taipei")
@@ -202,29 +197,6 @@ def _parse_day(value: str | None, name: str) -> date | None:
         return parse_date(value)
     except ValueError:
         raise ApiError(400, f"{name}: not a date (use YYYY-MM-DD)") from None
-
-
-def _occurrence_json(o: Occurrence, role: Role) -> dict[str, Any]:
-    tz = ZoneInfo(o.series.city.timezone)
-    data: dict[str, Any] = {
-        "uid": o.uid,
-        "series": o.series_id,
-        "city": o.series.city.name,
-        "district": o.district,
-        "zone": o.zone,
-        "title": o.title,
-        "nominal_date": o.nominal_date.isoformat(),
-        "start": o.start_at.astimezone(tz).isoformat(),
-        "end": o.end_at.astimezone(tz).isoformat(),
-        "location": o.location,
-        "status": o.status,
-        "sequence": o.sequence,
-        "origin": o.origin,
-        "moved": o.moved_reason is not None and o.status != "cancelled",
-    }
-    if role in ("admin", "secretariat"):
-        data["moved_reason"] = o.moved_reason
-    return data
 
 
 def _series_json(s: Series) -> dict[str, Any]:
@@ -509,7 +481,7 @@ def create_web_app(
             ).all()
             if len(rows) > MAX_API_ROWS:
                 raise ApiError(400, f"more than {MAX_API_ROWS} meetings: narrow the window")
-            return [_occurrence_json(o, role) for o in rows]
+            return [occurrence_json(o, staff=role in ("admin", "secretariat")) for o in rows]
 
     @web.get("/api/occurrences/{uid}", tags=["api"])
     def api_occurrence(uid: str, role: Reader) -> dict[str, Any]:
@@ -520,7 +492,7 @@ def create_web_app(
             occ = session.scalar(select(Occurrence).where(Occurrence.uid == uid))
             if occ is None:
                 raise ApiError(404, "not found")
-            return _occurrence_json(occ, role)
+            return occurrence_json(occ, staff=role in ("admin", "secretariat"))
 
     @web.get("/api/kpi", tags=["api"])
     def api_kpi(

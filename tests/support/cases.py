@@ -7,12 +7,13 @@ from pathlib import Path
 
 from sqlalchemy import select
 
+from meetings.cases.config import load_config
 from meetings.cases.importing import parse_cases
 from meetings.cases.operations import import_cases, resolve_city
 from meetings.db import Occurrence
 from meetings.kernel.yamlsource import load_yaml
 from meetings.schedule.declarations import build_config
-from meetings.schedule.operations import generate_schedule, load_config
+from meetings.schedule.operations import generate_schedule
 from scheduler.bootstrap import App
 
 DOMAIN = "liaison.test.example"

@@ -15,9 +15,10 @@ import uvicorn
 from ical.calendar import Calendar as IcalCalendar
 from ical.calendar_stream import IcsCalendarStream
 
+from meetings.cases.config import load_config
 from meetings.kernel.yamlsource import load_yaml
 from meetings.schedule.declarations import build_config
-from meetings.schedule.operations import generate_schedule, load_config
+from meetings.schedule.operations import generate_schedule
 from notifications.ics import FeedEvent, build_feed
 from scheduler.bootstrap import App
 from scheduler.web.app import create_web_app

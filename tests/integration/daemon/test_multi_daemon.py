@@ -24,10 +24,11 @@ from pathlib import Path
 import pytest
 from sqlalchemy import func, insert, select
 
+from meetings.cases.config import load_config
 from meetings.db import City, Occurrence, OutboxMessage
 from meetings.kernel.yamlsource import load_yaml
 from meetings.schedule.declarations import build_config
-from meetings.schedule.operations import generate_schedule, load_config
+from meetings.schedule.operations import generate_schedule
 from notifications.mailsink import MailSink
 from notifications.outbox.planner import message_id_for, plan_messages
 from scheduler.bootstrap import build_app

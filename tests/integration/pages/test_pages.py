@@ -13,6 +13,7 @@ import pytest
 from sqlalchemy import func, select
 
 from meetings.access.users import add_user
+from meetings.cases.config import load_config
 from meetings.db import (
     ActionItem,
     Attendance,
@@ -26,7 +27,7 @@ from meetings.db import (
 )
 from meetings.kernel.yamlsource import load_yaml
 from meetings.schedule.declarations import build_config
-from meetings.schedule.operations import generate_schedule, load_config
+from meetings.schedule.operations import generate_schedule
 from scheduler.bootstrap import App
 from scheduler.clock import FixedClock
 from tests.conftest import taipei

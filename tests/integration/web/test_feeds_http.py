@@ -14,7 +14,7 @@ import pytest
 from sqlalchemy import select, update
 
 from meetings.access.feeds import create_api_token, create_feed_token, revoke_feed_token
-from meetings.cases.operations import freeze_agenda
+from meetings.agendas.freeze import freeze_agenda
 from meetings.db import Agency, Case, District, Occurrence, Series
 from meetings.records.operations import AttendanceInput, record_attendance, record_minutes
 from meetings.schedule.operations import add_adhoc_meeting, add_closure

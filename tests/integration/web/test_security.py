@@ -23,9 +23,10 @@ from aiosmtpd.smtp import SMTP, Envelope, Session
 from icalendar import Calendar
 
 from meetings.access.feeds import create_api_token, create_feed_token, revoke_feed_token
+from meetings.cases.config import load_config
 from meetings.kernel.yamlsource import SourceError, load_yaml
 from meetings.schedule.declarations import build_config
-from meetings.schedule.operations import add_closure, generate_schedule, load_config
+from meetings.schedule.operations import add_closure, generate_schedule
 from notifications.mailer import SmtpMailer, parse_smtp_url
 from notifications.mailsink import MailSink, SinkHandler
 from notifications.outbox.dispatch import dispatch_due

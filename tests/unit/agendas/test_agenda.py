@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select
 
+from meetings.agendas.freeze import freeze_agenda
 from meetings.agendas.model import (
     ListedCase,
     MeetingInfo,
@@ -18,12 +19,13 @@ from meetings.agendas.model import (
     build_agenda,
 )
 from meetings.agendas.queries import load_agenda
-from meetings.agendas.render import render_agenda, zh_num
-from meetings.cases.operations import freeze_agenda, record_discussions
+from meetings.agendas.render import render_agenda
+from meetings.cases.config import load_config
 from meetings.db import AgendaCase, Occurrence
+from meetings.kernel.rocdate import zh_num
 from meetings.kernel.yamlsource import load_yaml
+from meetings.records.discussions import record_discussions
 from meetings.schedule.declarations import build_config
-from meetings.schedule.operations import load_config
 from notifications.agenda_mail import agenda_for_email
 from scheduler.bootstrap import App
 from scheduler.clock import FixedClock

@@ -14,14 +14,10 @@ from sqlalchemy import select
 
 from meetings.cases.listing import matches
 from meetings.cases.masking import mask_name
-from meetings.cases.operations import (
-    audit_report,
-    check_escalations,
-    record_case_event,
-    record_discussions,
-)
+from meetings.cases.operations import audit_report, check_escalations, record_case_event
 from meetings.db import Case, CaseListing, ListingRule, OutboxEvent
-from meetings.schedule.operations import OperationError
+from meetings.kernel.errors import OperationError
+from meetings.records.discussions import record_discussions
 from scheduler.bootstrap import App
 from scheduler.clock import FixedClock
 from tests.conftest import Cli, taipei, write

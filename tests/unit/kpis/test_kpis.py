@@ -31,20 +31,22 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select, update
 
+from meetings.cases.config import load_config
 from meetings.db import Case, CaseListing, City, ListingRule, Occurrence
 from meetings.kernel.yamlsource import load_yaml
-from meetings.kpis.queries import compute_kpis, median, meeting_cycle, rate
+from meetings.kpis.queries import compute_kpis, median, rate
+from meetings.records.discussions import record_case_discussions
 from meetings.records.operations import (
     AttendanceInput,
     add_action_item,
     close_action_item,
     open_action_items,
     record_attendance,
-    record_case_discussions,
     record_minutes,
 )
+from meetings.schedule.cycles import meeting_cycle
 from meetings.schedule.declarations import build_config
-from meetings.schedule.operations import generate_schedule, load_config
+from meetings.schedule.operations import generate_schedule
 from scheduler.bootstrap import App
 from tests.conftest import Cli, taipei
 

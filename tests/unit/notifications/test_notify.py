@@ -13,10 +13,11 @@ import pytest
 from icalendar import Calendar
 from sqlalchemy import select
 
+from meetings.cases.config import load_config
 from meetings.db import OutboxMessage
 from meetings.kernel.yamlsource import load_yaml
 from meetings.schedule.declarations import build_config
-from meetings.schedule.operations import add_closure, generate_schedule, load_config
+from meetings.schedule.operations import add_closure, generate_schedule
 from notifications.email import MeetingView, render
 from notifications.mailer import SmtpMailer, parse_smtp_url
 from notifications.mailsink import MailSink
@@ -291,7 +292,8 @@ def of_kind(sink: MailSink, kind: str) -> list[EmailMessage]:
 def test_minutes_due_goes_to_the_secretariat_once_after_the_deadline(
     app: App, clock: FixedClock, sink: MailSink
 ) -> None:
-    from meetings.records.operations import get_occurrence, mark_held, record_minutes
+    from meetings.records.operations import mark_held, record_minutes
+    from meetings.schedule.occurrences import get_occurrence
 
     setup(app, with_secretariat(CONFIG))
     jan, feb = "cp-20230111@liaison.test.example", "cp-20230208@liaison.test.example"
@@ -325,8 +327,9 @@ def test_minutes_due_goes_to_the_secretariat_once_after_the_deadline(
 def test_minutes_recorded_after_planning_cancel_the_reminder(
     app: App, clock: FixedClock, sink: MailSink
 ) -> None:
-    from meetings.records.operations import get_occurrence, mark_held, record_minutes
-    from notifications.minutes_check import plan_minutes_due
+    from meetings.records.operations import mark_held, record_minutes
+    from meetings.schedule.occurrences import get_occurrence
+    from notifications.outbox.minutes import plan_minutes_due
 
     setup(app, with_secretariat(CONFIG))
     jan = "cp-20230111@liaison.test.example"

@@ -9,6 +9,7 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy import func, select
 
+from meetings.cases.config import load_config
 from meetings.db import Occurrence, OutboxEvent
 from meetings.kernel.yamlsource import load_yaml
 from meetings.schedule.declarations import build_config
@@ -17,7 +18,6 @@ from meetings.schedule.operations import (
     add_closure,
     generate_schedule,
     import_office_calendar,
-    load_config,
     remove_closure,
 )
 from scheduler.bootstrap import App

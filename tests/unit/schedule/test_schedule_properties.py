@@ -10,11 +10,12 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import select
 
+from meetings.cases.config import load_config
 from meetings.db import Occurrence, OutboxEvent
 from meetings.kernel.yamlsource import load_yaml
 from meetings.schedule.cadence import cycle_of, parse_cadence
 from meetings.schedule.declarations import build_config
-from meetings.schedule.operations import generate_schedule, load_config
+from meetings.schedule.operations import generate_schedule
 from meetings.schedule.workdays import OfficeCalendar
 from scheduler.bootstrap import build_app
 from scheduler.clock import FixedClock

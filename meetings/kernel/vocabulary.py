@@ -1,0 +1,142 @@
+"""The words Liaison's state is written in, defined once.
+
+Every value stored in a status, origin, role or kind column is a member of one of
+these StrEnums. They are ``str`` subclasses, so they compare equal to the stored text
+and serialise as it; display words (zh-TW) live beside them in ``*_ZH`` tables and are
+never used to decide anything.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+
+class OccurrenceStatus(StrEnum):
+    SCHEDULED = "scheduled"
+    HELD = "held"
+    CANCELLED = "cancelled"
+
+
+class Origin(StrEnum):
+    """Why an occurrence exists: its series' cadence, an admin's ad-hoc meeting, a case event."""
+
+    CADENCE = "cadence"
+    ADHOC = "adhoc"
+    EVENT = "event"
+
+
+class CancelCause(StrEnum):
+    """Why an occurrence is cancelled, when the planner itself cancelled it."""
+
+    HOLIDAY_SKIP = "holiday_skip"  # holiday policy ``skip``: back when the day is working again
+    REPLANNED = "replanned"  # a changed cadence no longer has this date
+    CASE_CLOSED = "case_closed"  # an event meeting whose case closed first
+
+
+class EventKind(StrEnum):
+    """Domain events written to ``outbox_events`` in the same transaction as the change."""
+
+    CREATED = "occurrence.created"
+    MOVED = "occurrence.moved"
+    UPDATED = "occurrence.updated"
+    CANCELLED = "occurrence.cancelled"
+    REINSTATED = "occurrence.reinstated"
+    HELD = "occurrence.held"
+    MINUTES_RECORDED = "minutes.recorded"
+    MINUTES_REVISED = "minutes.revised"
+    ACTION_ITEM_ADDED = "action_item.added"
+    ACTION_ITEM_CLOSED = "action_item.closed"
+
+
+# The events that give a meeting a new version (each bumps SEQUENCE or creates it).
+# ``occurrence.held`` is not one: holding a meeting changes nothing a calendar shows.
+REVISION_KINDS = (
+    EventKind.CREATED,
+    EventKind.MOVED,
+    EventKind.UPDATED,
+    EventKind.CANCELLED,
+    EventKind.REINSTATED,
+)
+
+
+class Role(StrEnum):
+    ADMIN = "admin"
+    SECRETARIAT = "secretariat"
+    PARTICIPANT = "participant"
+
+
+ROLE_ZH = {Role.ADMIN: "系統管理者", Role.SECRETARIAT: "幕僚單位", Role.PARTICIPANT: "與會機關"}
+
+
+class AttendanceStatus(StrEnum):
+    PRESENT = "present"
+    ABSENT = "absent"
+    DELEGATED = "delegated"
+
+
+ATTENDED = frozenset({AttendanceStatus.PRESENT, AttendanceStatus.DELEGATED})
+ATTENDANCE_ZH = {
+    AttendanceStatus.PRESENT: "出席",
+    AttendanceStatus.ABSENT: "缺席",
+    AttendanceStatus.DELEGATED: "代理出席",
+}
+
+
+class CaseStatus(StrEnum):
+    """A case's state as the source systems write it (stored in zh, as imported)."""
+
+    OPEN = "開案"
+    CLOSED = "結案"
+
+
+class MessageKind(StrEnum):
+    INVITATION = "invitation"
+    AGENDA = "agenda"
+    REMINDER = "reminder"
+    UPDATE = "update"
+    CANCELLATION = "cancellation"
+    MINUTES_DUE = "minutes_due"
+    ESCALATION = "escalation"
+
+
+# Messages about the meeting itself: a move supersedes them, a cancellation cancels them
+# (not minutes_due or an escalation that merely points at the meeting).
+MEETING_NOTICES = frozenset(
+    {
+        MessageKind.INVITATION,
+        MessageKind.AGENDA,
+        MessageKind.REMINDER,
+        MessageKind.UPDATE,
+        MessageKind.CANCELLATION,
+    }
+)
+
+
+class MessageStatus(StrEnum):
+    PENDING = "pending"
+    SENT = "sent"
+    FAILED = "failed"
+    SUPERSEDED = "superseded"
+    CANCELLED = "cancelled"
+
+
+# A case's data fields, in import-file order (SPEC §3), defined once: the import columns
+# add ``case_no`` and ``name`` (masked before it is stored, never kept in clear), the
+# stored row has ``masked_name``, listing rules may also test ``rereported_during_service``.
+CASE_DATA_FIELDS = (
+    "case_type",
+    "district",
+    "sdm_risk",
+    "tipvda_score",
+    "service",
+    "status",
+    "agency",
+    "worker",
+    "reported_at",
+    "rereported_at",
+    "order_expiry",
+    "listed_reason",
+)
+CASE_IMPORT_COLUMNS = ("case_no", *CASE_DATA_FIELDS[:2], "name", *CASE_DATA_FIELDS[2:])
+CASE_STORED_FIELDS = (*CASE_DATA_FIELDS[:2], "masked_name", *CASE_DATA_FIELDS[2:])
+CASE_RULE_FIELDS = ("case_no", *CASE_DATA_FIELDS, "rereported_during_service")

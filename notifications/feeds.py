@@ -1,0 +1,190 @@
+"""What a calendar feed shows: the scope's meetings in the window, as FeedEvents, with
+the validators (ETag, Last-Modified) the HTTP layer answers conditional requests with.
+
+Scopes and tokens are the access slice's (``meetings.access.feeds``); the bytes are
+``notifications.ics.build_feed``'s.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
+
+from dateutil.relativedelta import relativedelta
+from sqlalchemy import and_, func, select
+from sqlalchemy.orm import Session
+
+from meetings.access.feeds import FeedScope
+from meetings.db import Agency, Occurrence, OutboxEvent, Series
+from meetings.kernel.localtime import day_span, local_today, start_of_day
+from notifications.ics import FeedEvent
+
+WINDOW_BACK = relativedelta(months=6)
+WINDOW_AHEAD = relativedelta(months=18)
+FEED_FORMAT = "2"  # bump when the feed's rendering changes, so every ETag changes
+FEED_REFRESH = timedelta(hours=1)  # REFRESH-INTERVAL / X-PUBLISHED-TTL
+
+# The domain events that give a meeting a new version (each bumps SEQUENCE or creates
+# it). ``occurrence.held`` is not one of them: holding a meeting changes nothing a
+# calendar shows, so it must not change a feed (nor its ETag).
+REVISION_KINDS = (
+    "occurrence.created",
+    "occurrence.moved",
+    "occurrence.updated",
+    "occurrence.cancelled",
+    "occurrence.reinstated",
+)
+
+
+def feed_window(now: datetime, tz: str) -> tuple[date, date]:
+    """The feed's dates: 6 months back to 18 months ahead of ``now`` (local dates)."""
+    today = local_today(now, tz)
+    return today - WINDOW_BACK, today + WINDOW_AHEAD
+
+
+def _instant(value: Any) -> datetime | None:
+    """An aggregate's datetime (SQLite returns aggregates of our UTC text as str)."""
+    if value is None:
+        return None
+    when = value if isinstance(value, datetime) else datetime.fromisoformat(str(value))
+    return when.replace(tzinfo=UTC) if when.tzinfo is None else when.astimezone(UTC)
+
+
+@dataclass(frozen=True)
+class FeedSnapshot:
+    """A feed's content (not yet rendered) and its validators.
+
+    ``etag`` is a hash of every input of the rendering (the events, the calendar
+    name, time zone, refresh interval and feed format), so it changes exactly when
+    the bytes do: a move, cancellation, new meeting or a closure that affects one of
+    the feed's meetings changes it; attendance, minutes, cases, other series,
+    tokens and e-mail do not.
+    """
+
+    events: list[FeedEvent]
+    calname: str
+    tz: str
+    refresh: timedelta
+    etag: str
+    last_modified: datetime
+
+
+def feed_snapshot(session: Session, scope: FeedScope, now: datetime, base_url: str) -> FeedSnapshot:
+    """The scope's events for the window around ``now``, with ETag and Last-Modified.
+
+    Two queries: the meetings in the window, each with the time of its latest
+    revision (newest of its :data:`REVISION_KINDS` events; the row's creation time
+    if it has none), and the organizers of their series. Each event's
+    ``last_modified`` (and so the feed's DTSTAMP/LAST-MODIFIED) is that revision
+    time, capped at ``now``.
+    """
+    start, end = day_span(*feed_window(now, scope.tz), scope.tz)
+    in_window = and_(
+        scope.occurrence_filter(), Occurrence.start_at >= start, Occurrence.start_at < end
+    )
+    revisions = (
+        select(
+            OutboxEvent.occurrence_uid.label("uid"),
+            func.max(OutboxEvent.created_at).label("at"),
+        )
+        .where(
+            OutboxEvent.kind.in_(REVISION_KINDS),
+            OutboxEvent.occurrence_uid.in_(select(Occurrence.uid).where(in_window)),
+        )
+        .group_by(OutboxEvent.occurrence_uid)
+        .subquery()
+    )
+    rows = session.execute(
+        select(
+            Occurrence.uid,
+            Occurrence.series_id,
+            Occurrence.sequence,
+            Occurrence.start_at,
+            Occurrence.end_at,
+            Occurrence.title,
+            Occurrence.location,
+            Occurrence.status,
+            Occurrence.created_at,
+            revisions.c.at,
+        )
+        .outerjoin(revisions, revisions.c.uid == Occurrence.uid)
+        .where(in_window)
+        .order_by(Occurrence.start_at, Occurrence.uid)
+    ).all()
+    orgs = organizers(session, {r.series_id for r in rows})
+    base = base_url.rstrip("/")
+    events: list[FeedEvent] = []
+    for r in rows:
+        revised = _instant(r.at) or _instant(r.created_at) or now
+        org_name, org_email = orgs.get(r.series_id, (None, None))
+        events.append(
+            FeedEvent(
+                uid=r.uid,
+                sequence=r.sequence,
+                start=r.start_at,
+                end=r.end_at,
+                summary=r.title,
+                location=r.location,
+                status="cancelled" if r.status == "cancelled" else "scheduled",
+                organizer_name=org_name,
+                organizer_email=org_email,
+                description_url=f"{base}/meetings/{r.uid}",
+                last_modified=min(revised, now).astimezone(UTC),
+            )
+        )
+    key = repr(
+        (
+            FEED_FORMAT,
+            scope.calname,
+            scope.tz,
+            FEED_REFRESH.total_seconds(),
+            [
+                (
+                    e.uid,
+                    e.sequence,
+                    e.start.astimezone(UTC).isoformat(),
+                    e.end.astimezone(UTC).isoformat(),
+                    e.summary,
+                    e.location,
+                    e.status,
+                    e.organizer_name,
+                    e.organizer_email,
+                    e.description_url,
+                    e.last_modified.isoformat(),
+                )
+                for e in events
+            ],
+        )
+    )
+    etag = '"' + hashlib.sha256(key.encode("utf-8")).hexdigest()[:32] + '"'
+    # Last-Modified never goes back: the window slides at local midnight (a meeting
+    # may drop out of it), so the start of today is a lower bound.
+    day_start = start_of_day(local_today(now, scope.tz), scope.tz).astimezone(UTC)
+    newest = max([e.last_modified for e in events] + [day_start])
+    return FeedSnapshot(events, scope.calname, scope.tz, FEED_REFRESH, etag, newest)
+
+
+def organizers(session: Session, series_ids: set[str]) -> dict[str, tuple[str | None, str | None]]:
+    """Series id → (organizer agency name, its first email), from the declarations."""
+    out: dict[str, tuple[str | None, str | None]] = {}
+    if not series_ids:
+        return out
+    rows = session.execute(
+        select(Series.id, Series.city_id, Series.spec).where(Series.id.in_(series_ids))
+    ).all()
+    codes = {(cid, spec.get("organizer")) for _sid, cid, spec in rows if spec.get("organizer")}
+    agencies: dict[tuple[int, str], tuple[str, str | None]] = {}
+    if codes:
+        for cid, code, name, emails in session.execute(
+            select(Agency.city_id, Agency.code, Agency.name, Agency.emails).where(
+                Agency.city_id.in_({c for c, _ in codes})
+            )
+        ):
+            agencies[(cid, code)] = (name, emails[0] if emails else None)
+    for sid, cid, spec in rows:
+        code = spec.get("organizer")
+        name, email = agencies.get((cid, code), (code, None)) if code else (None, None)
+        out[sid] = (name, email)
+    return out
