@@ -22,7 +22,7 @@ from sqlalchemy import func, select  # noqa: E402
 from meetings.cases.config import load_config  # noqa: E402
 from meetings.db import Occurrence, OutboxEvent  # noqa: E402
 from meetings.kernel.yamlsource import load_yaml  # noqa: E402
-from meetings.schedule.declarations import build_config  # noqa: E402
+from meetings.schedule.config_build import build_config  # noqa: E402
 from meetings.schedule.operations import generate_schedule  # noqa: E402
 from scheduler.bootstrap import build_app  # noqa: E402
 from scheduler.clock import FixedClock  # noqa: E402

@@ -40,6 +40,7 @@ import httpx
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
+from meetings.kernel.localtime import DEFAULT_TIMEZONE  # noqa: E402
 from notifications import ics  # noqa: E402
 from notifications.ics import FeedEvent, build_feed, build_feed_reference  # noqa: E402
 
@@ -83,7 +84,7 @@ def time_build(n: int, runs: int, reference: bool = False) -> tuple[float, float
         ics._vtimezone.cache_clear()  # cold: nothing cached from a previous build
         t0 = time.perf_counter()
         (build_feed_reference if reference else build_feed)(
-            evs, calname="桃園市 家防中心 會議", now=now
+            evs, calname="桃園市 家防中心 會議", now=now, tz=DEFAULT_TIMEZONE
         )
         samples.append((time.perf_counter() - t0) * 1000)
     return statistics.median(samples), min(samples)

@@ -33,11 +33,11 @@ from sqlalchemy import func, select, update  # noqa: E402
 from meetings.cases.config import load_config  # noqa: E402
 from meetings.db import OutboxMessage
 from meetings.kernel.yamlsource import load_yaml  # noqa: E402
-from meetings.schedule.declarations import build_config  # noqa: E402
+from meetings.schedule.config_build import build_config  # noqa: E402
 from meetings.schedule.operations import generate_schedule  # noqa: E402
-from notifications.mailer import SmtpMailer, parse_smtp_url  # noqa: E402
 from notifications.outbox.dispatch import dispatch_due, prepare  # noqa: E402
 from notifications.outbox.planner import plan_messages  # noqa: E402
+from notifications.smtp import SmtpMailer, parse_smtp_url  # noqa: E402
 from scheduler.bootstrap import App, build_app  # noqa: E402
 from scheduler.clock import FixedClock  # noqa: E402
 from scheduler.settings import Settings  # noqa: E402

@@ -47,7 +47,7 @@ from meetings.db import (  # noqa: E402
     Occurrence,
 )
 from meetings.kernel.yamlsource import load_yaml  # noqa: E402
-from meetings.schedule.declarations import build_config  # noqa: E402
+from meetings.schedule.config_build import build_config  # noqa: E402
 from scheduler.bootstrap import build_app  # noqa: E402
 from scheduler.clock import FixedClock  # noqa: E402
 from scheduler.settings import Settings  # noqa: E402

@@ -21,6 +21,8 @@ from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 from sqlalchemy.types import TypeDecorator, TypeEngine
 
+from meetings.kernel.localtime import DEFAULT_TIMEZONE
+
 
 class UTCDateTime(TypeDecorator[datetime]):
     """Timezone-aware instants, stored as UTC on every backend.
@@ -72,7 +74,7 @@ class City(Base):
     id: Mapped[int] = mapped_column(primary_key=True)
     name: Mapped[str] = mapped_column(String(50), unique=True)
     domain: Mapped[str] = mapped_column(String(200))
-    timezone: Mapped[str] = mapped_column(String(64), default="Asia/Taipei")
+    timezone: Mapped[str] = mapped_column(String(64), default=DEFAULT_TIMEZONE)
     updated_at: Mapped[datetime]
 
 
@@ -153,6 +155,9 @@ class Occurrence(Base):
     origin: Mapped[str] = mapped_column(String(16), default="cadence")
     case_no: Mapped[str | None] = mapped_column(String(64))
     moved_reason: Mapped[str | None] = mapped_column(String(200))
+    # Why the planner cancelled it (a CancelCause); None when scheduled, held, or cancelled
+    # otherwise. ``moved_reason`` is display text and never decides anything.
+    cancel_cause: Mapped[str | None] = mapped_column(String(16))
     created_at: Mapped[datetime]
     updated_at: Mapped[datetime]
 

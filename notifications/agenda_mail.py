@@ -9,6 +9,7 @@ from sqlalchemy.orm import Session
 from meetings.agendas.freeze import freeze_agenda
 from meetings.agendas.render import city_template_dirs, render_agenda, render_agenda_fragment
 from meetings.db import Occurrence
+from meetings.kernel.vocabulary import OccurrenceStatus
 
 
 def agenda_for_email(session: Session, occ: Occurrence, now: datetime) -> tuple[str, str] | None:
@@ -17,7 +18,7 @@ def agenda_for_email(session: Session, occ: Occurrence, now: datetime) -> tuple[
     The email carries only what an agenda row shows: case number, masked name,
     district, risk and listing reason. Cancelled meetings have no agenda.
     """
-    if occ.status == "cancelled":
+    if occ.status == OccurrenceStatus.CANCELLED:
         return None
     agenda = freeze_agenda(session, occ.uid, now)
     dirs = city_template_dirs(session, occ.series.city.name)

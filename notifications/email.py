@@ -4,33 +4,32 @@ from __future__ import annotations
 
 import email.policy
 import functools
-import io
 from dataclasses import dataclass
 from datetime import datetime
-from email.generator import BytesGenerator
 from email.headerregistry import Address
 from email.message import EmailMessage
 from email.utils import format_datetime
 from pathlib import Path
 from typing import Any
-from zoneinfo import ZoneInfo
 
 from jinja2 import Environment, FileSystemLoader
 from markupsafe import Markup
 
+from meetings.kernel.localtime import local
 from meetings.kernel.rocdate import format_roc_datetime
 from meetings.kernel.templating import make_environment
+from meetings.kernel.vocabulary import MessageKind
 
 TEMPLATES = Path(__file__).resolve().parent / "templates"
 
-SUBJECT_PREFIX = {
-    "invitation": "開會通知",
-    "agenda": "會議議程",
-    "reminder": "會議提醒",
-    "update": "會議異動通知",
-    "cancellation": "會議取消通知",
-    "minutes_due": "會議紀錄待補",
-    "escalation": "列管個案逾期未討論",
+SUBJECT_PREFIX: dict[str, str] = {
+    MessageKind.INVITATION: "開會通知",
+    MessageKind.AGENDA: "會議議程",
+    MessageKind.REMINDER: "會議提醒",
+    MessageKind.UPDATE: "會議異動通知",
+    MessageKind.CANCELLATION: "會議取消通知",
+    MessageKind.MINUTES_DUE: "會議紀錄待補",
+    MessageKind.ESCALATION: "列管個案逾期未討論",
 }
 
 
@@ -65,14 +64,10 @@ class Rendered:
     html: str
 
 
-_env: Environment | None = None
-
-
+@functools.cache
 def environment() -> Environment:
-    global _env
-    if _env is None:
-        _env = make_environment(FileSystemLoader(str(TEMPLATES)))
-    return _env
+    """The mail templates' Jinja environment (built once, on first use)."""
+    return make_environment(FileSystemLoader(str(TEMPLATES)))
 
 
 def render(
@@ -106,18 +101,18 @@ def render(
     }
     extra.pop("agenda_html", None)
     if meeting is not None:
-        local = meeting.start.astimezone(ZoneInfo(meeting.timezone))
+        # The meeting's wall time in its city's zone (MeetingView.timezone).
         ctx.update(
             title=one_line(meeting.title),
-            when=format_roc_datetime(local),
+            when=format_roc_datetime(local(meeting.start, meeting.timezone)),
             location=meeting.location,
             chair=meeting.chair,
             organizer_name=meeting.organizer_name,
             agenda_url=meeting.agenda_url,
-            moved_reason=meeting.moved_reason if kind == "update" else None,
+            moved_reason=meeting.moved_reason if kind == MessageKind.UPDATE else None,
         )
     ctx.update({k: v for k, v in extra.items() if k in ctx})
-    if kind == "escalation":
+    if kind == MessageKind.ESCALATION:
         subject = f"【{SUBJECT_PREFIX[kind]}】案號 {one_line(str(ctx['case_no']))}"
     else:
         subject = f"【{SUBJECT_PREFIX[kind]}】{ctx['when']} {ctx['title']}"
@@ -128,47 +123,20 @@ def render(
     return Rendered(subject=one_line(subject), text=text, html=html)
 
 
-# --- fast serialisation ------------------------------------------------------------------
+# --- memoised headers ----------------------------------------------------------------
 #
-# The email package re-parses every header it is given and re-folds every header at
-# every flatten; for the zh-TW headers (RFC 2047 encoded words) that dominated the cost
-# of a message. The messages of a batch share most headers (Subject, From, Reply-To,
-# Date, MIME headers), so both steps are memoised: the output is byte for byte what
-# ``BytesGenerator`` with the SMTP policy writes.
+# The email package re-parses every header it is given; for the zh-TW headers (RFC 2047
+# encoded words) that dominated the cost of a message. The messages of a batch share
+# most headers (Subject, From, Reply-To, Date), so the parsed (immutable) header objects
+# are shared. Folding at send time is memoised likewise (``notifications.smtp.to_bytes``).
 
-_FOLD_CACHE_MAX = 4096
-_fold_cache: dict[tuple[str, str, str, bool], bytes] = {}
+_HEADER_CACHE_MAX = 4096
 
 
-@functools.lru_cache(maxsize=_FOLD_CACHE_MAX)
+@functools.lru_cache(maxsize=_HEADER_CACHE_MAX)
 def _header(name: str, value: str) -> Any:
     """A parsed header object (immutable), shared by the messages that carry it."""
     return email.policy.default.header_factory(name, value)
-
-
-class _MemoFoldPolicy(email.policy.EmailPolicy):
-    """``EmailPolicy`` whose header folding is memoised per (name, value, settings)."""
-
-    def fold_binary(self, name: str, value: Any) -> bytes:
-        key = (name, str(value), self.cte_type, bool(self.utf8))
-        folded = _fold_cache.get(key)
-        if folded is None:
-            folded = super().fold_binary(name, value)
-            if len(_fold_cache) >= _FOLD_CACHE_MAX:
-                _fold_cache.clear()
-            _fold_cache[key] = folded
-        return folded
-
-
-_SMTP_POLICY = _MemoFoldPolicy(linesep="\r\n")
-
-
-def to_bytes(message: EmailMessage, *, utf8: bool = False, cte_type: str = "8bit") -> bytes:
-    """The message as SMTP DATA (CRLF line ends), as aiosmtplib's ``send_message`` would."""
-    policy = _SMTP_POLICY.clone(utf8=utf8, cte_type=cte_type)
-    with io.BytesIO() as out:
-        BytesGenerator(out, policy=policy).flatten(message)
-        return out.getvalue()
 
 
 def compose(

@@ -8,34 +8,25 @@ Scopes and tokens are the access slice's (``meetings.access.feeds``); the bytes 
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 from dateutil.relativedelta import relativedelta
-from sqlalchemy import and_, func, select
+from sqlalchemy import ColumnElement, Row, and_, func, select
 from sqlalchemy.orm import Session
 
 from meetings.access.feeds import FeedScope
 from meetings.db import Agency, Occurrence, OutboxEvent, Series
 from meetings.kernel.localtime import day_span, local_today, start_of_day
+from meetings.kernel.vocabulary import REVISION_KINDS, OccurrenceStatus
 from notifications.ics import FeedEvent
 
 WINDOW_BACK = relativedelta(months=6)
 WINDOW_AHEAD = relativedelta(months=18)
 FEED_FORMAT = "2"  # bump when the feed's rendering changes, so every ETag changes
 FEED_REFRESH = timedelta(hours=1)  # REFRESH-INTERVAL / X-PUBLISHED-TTL
-
-# The domain events that give a meeting a new version (each bumps SEQUENCE or creates
-# it). ``occurrence.held`` is not one of them: holding a meeting changes nothing a
-# calendar shows, so it must not change a feed (nor its ETag).
-REVISION_KINDS = (
-    "occurrence.created",
-    "occurrence.moved",
-    "occurrence.updated",
-    "occurrence.cancelled",
-    "occurrence.reinstated",
-)
 
 
 def feed_window(now: datetime, tz: str) -> tuple[date, date]:
@@ -78,12 +69,28 @@ def feed_snapshot(session: Session, scope: FeedScope, now: datetime, base_url: s
     revision (newest of its :data:`REVISION_KINDS` events; the row's creation time
     if it has none), and the organizers of their series. Each event's
     ``last_modified`` (and so the feed's DTSTAMP/LAST-MODIFIED) is that revision
-    time, capped at ``now``.
+    time, capped at ``now``. A meeting that is only held keeps its version: holding
+    changes nothing a calendar shows, so it changes neither the feed nor its ETag.
     """
     start, end = day_span(*feed_window(now, scope.tz), scope.tz)
     in_window = and_(
         scope.occurrence_filter(), Occurrence.start_at >= start, Occurrence.start_at < end
     )
+    rows = _revised_meetings(session, in_window)
+    orgs = organizers(session, {r.series_id for r in rows})
+    base = base_url.rstrip("/")
+    events = [_feed_event(r, orgs, base, now) for r in rows]
+    # Last-Modified never goes back: the window slides at local midnight (a meeting
+    # may drop out of it), so the start of today is a lower bound.
+    day_start = start_of_day(local_today(now, scope.tz), scope.tz).astimezone(UTC)
+    newest = max([e.last_modified for e in events] + [day_start])
+    return FeedSnapshot(
+        events, scope.calname, scope.tz, FEED_REFRESH, feed_etag(scope, events), newest
+    )
+
+
+def _revised_meetings(session: Session, in_window: ColumnElement[bool]) -> Sequence[Row[Any]]:
+    """The meetings ``in_window``, each with ``at``: the time of its newest revision event."""
     revisions = (
         select(
             OutboxEvent.occurrence_uid.label("uid"),
@@ -96,7 +103,7 @@ def feed_snapshot(session: Session, scope: FeedScope, now: datetime, base_url: s
         .group_by(OutboxEvent.occurrence_uid)
         .subquery()
     )
-    rows = session.execute(
+    return session.execute(
         select(
             Occurrence.uid,
             Occurrence.series_id,
@@ -113,27 +120,35 @@ def feed_snapshot(session: Session, scope: FeedScope, now: datetime, base_url: s
         .where(in_window)
         .order_by(Occurrence.start_at, Occurrence.uid)
     ).all()
-    orgs = organizers(session, {r.series_id for r in rows})
-    base = base_url.rstrip("/")
-    events: list[FeedEvent] = []
-    for r in rows:
-        revised = _instant(r.at) or _instant(r.created_at) or now
-        org_name, org_email = orgs.get(r.series_id, (None, None))
-        events.append(
-            FeedEvent(
-                uid=r.uid,
-                sequence=r.sequence,
-                start=r.start_at,
-                end=r.end_at,
-                summary=r.title,
-                location=r.location,
-                status="cancelled" if r.status == "cancelled" else "scheduled",
-                organizer_name=org_name,
-                organizer_email=org_email,
-                description_url=f"{base}/meetings/{r.uid}",
-                last_modified=min(revised, now).astimezone(UTC),
-            )
-        )
+
+
+def _feed_event(
+    r: Row[Any],
+    orgs: dict[str, tuple[str | None, str | None]],
+    base: str,
+    now: datetime,
+) -> FeedEvent:
+    """One meeting row as the feed shows it (held meetings show as scheduled ones)."""
+    revised = _instant(r.at) or _instant(r.created_at) or now
+    org_name, org_email = orgs.get(r.series_id, (None, None))
+    cancelled = r.status == OccurrenceStatus.CANCELLED
+    return FeedEvent(
+        uid=r.uid,
+        sequence=r.sequence,
+        start=r.start_at,
+        end=r.end_at,
+        summary=r.title,
+        location=r.location,
+        status="cancelled" if cancelled else "scheduled",
+        organizer_name=org_name,
+        organizer_email=org_email,
+        description_url=f"{base}/meetings/{r.uid}",
+        last_modified=min(revised, now).astimezone(UTC),
+    )
+
+
+def feed_etag(scope: FeedScope, events: list[FeedEvent]) -> str:
+    """A strong ETag: a hash of every input of the feed's rendering."""
     key = repr(
         (
             FEED_FORMAT,
@@ -158,12 +173,7 @@ def feed_snapshot(session: Session, scope: FeedScope, now: datetime, base_url: s
             ],
         )
     )
-    etag = '"' + hashlib.sha256(key.encode("utf-8")).hexdigest()[:32] + '"'
-    # Last-Modified never goes back: the window slides at local midnight (a meeting
-    # may drop out of it), so the start of today is a lower bound.
-    day_start = start_of_day(local_today(now, scope.tz), scope.tz).astimezone(UTC)
-    newest = max([e.last_modified for e in events] + [day_start])
-    return FeedSnapshot(events, scope.calname, scope.tz, FEED_REFRESH, etag, newest)
+    return '"' + hashlib.sha256(key.encode("utf-8")).hexdigest()[:32] + '"'
 
 
 def organizers(session: Session, series_ids: set[str]) -> dict[str, tuple[str | None, str | None]]:

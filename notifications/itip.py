@@ -11,6 +11,7 @@ from collections.abc import Sequence
 from datetime import datetime
 
 from meetings.db import OutboxMessage
+from meetings.kernel.vocabulary import MessageKind, OccurrenceStatus
 from notifications.email import MeetingView
 from notifications.ics import (
     ATTENDEE_ROLES,
@@ -25,7 +26,8 @@ from notifications.ics import (
 
 def meeting_event(meeting: MeetingView, now: datetime, *, cancelled: bool = False) -> FeedEvent:
     """A meeting as the iCalendar builder sees it (no case data: MeetingView has none)."""
-    status: Status = "cancelled" if cancelled or meeting.status == "cancelled" else "scheduled"
+    is_cancelled = cancelled or meeting.status == OccurrenceStatus.CANCELLED
+    status: Status = "cancelled" if is_cancelled else "scheduled"
     return FeedEvent(
         uid=meeting.uid,
         sequence=meeting.sequence,
@@ -69,7 +71,7 @@ def calendar_for_message(
     ``cancellation`` (or a meeting that is cancelled) → ``METHOD:CANCEL``; anything
     else → ``METHOD:REQUEST`` at the meeting's current SEQUENCE, with RSVP.
     """
-    cancel = kind == "cancellation" or meeting.status == "cancelled"
+    cancel = kind == MessageKind.CANCELLATION or meeting.status == OccurrenceStatus.CANCELLED
     event = meeting_event(meeting, now, cancelled=cancel)
     attendees = [_attendee(r) for r in rows]
     build = build_cancel if cancel else build_request

@@ -13,8 +13,7 @@ from datetime import datetime
 from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.triggers.interval import IntervalTrigger
 
-from meetings.cases.operations import run_case_jobs
-from notifications.mailer import SmtpMailer, parse_smtp_url
+from meetings.cases.jobs import run_case_jobs
 from notifications.outbox.dispatch import DispatchReport, dispatch_due
 from scheduler.bootstrap import App
 
@@ -26,11 +25,10 @@ HOUSEKEEPING_SECONDS = 3600.0
 def tick(app: App, worker: str) -> DispatchReport:
     """One pass: plan from new events and minutes deadlines, send what is due."""
     now = app.clock.now()
-    smtp = parse_smtp_url(app.settings.smtp_url)
     return asyncio.run(
         dispatch_due(
             app.sessions,
-            lambda: SmtpMailer(smtp),
+            app.mailer_factory(),
             now,
             base_url=app.settings.base_url,
             worker=worker,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from meetings.db import Occurrence
+from meetings.db import Occurrence, Series
 from meetings.kernel.localtime import local
 from meetings.kernel.vocabulary import OccurrenceStatus
 
@@ -32,3 +32,29 @@ def occurrence_json(o: Occurrence, *, staff: bool) -> dict[str, Any]:
     if staff:
         data["moved_reason"] = o.moved_reason
     return data
+
+
+def series_json(s: Series) -> dict[str, Any]:
+    """A declared series: its rule and invitations as declared (``trigger`` is the case
+    event an event-triggered series waits for)."""
+    spec = s.spec
+    invite = spec.get("invite") or {}
+    trigger = spec.get("trigger") or None
+    return {
+        "id": s.id,
+        "city": s.city.name,
+        "title": s.title,
+        "organizer": spec.get("organizer"),
+        "chair": spec.get("chair"),
+        "location": spec.get("location"),
+        "time": spec.get("time"),
+        "duration": spec.get("duration"),
+        "rrule": s.rrule,
+        "per_district": bool(spec.get("per_district")),
+        "trigger": trigger.get("event") if isinstance(trigger, dict) else None,
+        "invite": {
+            "required": list(invite.get("required") or []),
+            "optional": list(invite.get("optional") or []),
+        },
+        "active": s.active,
+    }

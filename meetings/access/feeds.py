@@ -1,27 +1,25 @@
-"""Feed and API tokens (the writer for both tables) and feed scope resolution.
+"""Feed tokens (the writer of ``feed_tokens``) and the scopes they resolve to.
 
-Tokens are ``secrets.token_urlsafe(32)`` (256 random bits). Only their SHA-256
-is stored; a token is found by the hash of what the client presents, so the
-lookup never compares secret material byte by byte (the one comparison made,
-as a second check, is ``hmac.compare_digest``).
+A feed token shows the meetings of one person, agency, series or district of a city,
+as of now (people and invitations are looked up when the feed is read). Tokens are
+made and kept as every token is (``meetings.access.tokens``).
 """
 
 from __future__ import annotations
 
-import hashlib
 import hmac
-import re
-import secrets
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Literal
+from enum import StrEnum
+from typing import Any
 
 from sqlalchemy import ColumnElement, Connection, and_, bindparam, false, func, select
 from sqlalchemy.orm import Session
 
+from meetings.access.principals import AccessError
+from meetings.access.tokens import IssuedToken, clean_label, hash_token, new_token, well_formed
 from meetings.db import (
     Agency,
-    ApiToken,
     City,
     District,
     FeedToken,
@@ -30,33 +28,16 @@ from meetings.db import (
     Person,
     Series,
 )
-from meetings.kernel.errors import OperationError
-
-ScopeKind = Literal["person", "agency", "series", "district"]
-SCOPE_KINDS: tuple[ScopeKind, ...] = ("person", "agency", "series", "district")
-Role = Literal["admin", "secretariat", "participant"]
-ROLES: tuple[Role, ...] = ("admin", "secretariat", "participant")
-# token_urlsafe(32) gives 43 characters; accept a little either way, nothing odd.
-TOKEN_SHAPE = re.compile(r"^[A-Za-z0-9_-]{32,64}$")
+from meetings.kernel.localtime import DEFAULT_TIMEZONE
 
 
-class AccessError(OperationError):
-    """A token or scope request that cannot be carried out (bad input: exit 2)."""
+class ScopeKind(StrEnum):
+    """What a feed token shows (stored in ``feed_tokens.scope_kind``)."""
 
-
-def new_token() -> str:
-    """A fresh random token (256 bits, URL-safe)."""
-    return secrets.token_urlsafe(32)
-
-
-def hash_token(token: str) -> str:
-    """The stored form of a token: SHA-256, hex."""
-    return hashlib.sha256(token.encode("utf-8")).hexdigest()
-
-
-def well_formed(token: str) -> bool:
-    """True if ``token`` could be one of ours (checked before any lookup)."""
-    return bool(TOKEN_SHAPE.match(token))
+    PERSON = "person"
+    AGENCY = "agency"
+    SERIES = "series"
+    DISTRICT = "district"
 
 
 # --- scopes ----------------------------------------------------------------------
@@ -119,66 +100,65 @@ def _calname(city: str, title: str) -> str:
     return title if title.startswith(city) else f"{city} {title}"
 
 
+def _series_scope(session: Session, token: FeedToken, city: City | None) -> FeedScope:
+    value = token.scope_value
+    series = session.get(Series, value)
+    if series is None:
+        # The series was removed from the database: an empty calendar, not an error.
+        tz = city.timezone if city is not None else DEFAULT_TIMEZONE
+        return FeedScope(token.id, ScopeKind.SERIES, value, None, "", tz, value, ())
+    return FeedScope(
+        token.id,
+        ScopeKind.SERIES,
+        value,
+        series.city_id,
+        series.city.name,
+        series.city.timezone,
+        _calname(series.city.name, series.title),
+        (series.id,),
+    )
+
+
+def _city_scope(
+    token: FeedToken,
+    city: City,
+    kind: ScopeKind,
+    calname: str,
+    series_ids: tuple[str, ...] | None,
+    district: str | None = None,
+) -> FeedScope:
+    return FeedScope(
+        token.id,
+        kind,
+        token.scope_value,
+        city.id,
+        city.name,
+        city.timezone,
+        calname,
+        series_ids,
+        district=district,
+    )
+
+
 def scope_of(session: Session, token: FeedToken) -> FeedScope:
     """Resolve a stored token to its current scope (people and invitations as of now)."""
-    kind = token.scope_kind
-    value = token.scope_value
+    kind, value = token.scope_kind, token.scope_value
     city = session.get(City, token.city_id) if token.city_id is not None else None
-    if kind == "series":
-        series = session.get(Series, value)
-        if series is None:
-            # The series was removed from the database: an empty calendar, not an error.
-            return FeedScope(token.id, "series", value, None, "", "Asia/Taipei", value, ())
-        return FeedScope(
-            token.id,
-            "series",
-            value,
-            series.city_id,
-            series.city.name,
-            series.city.timezone,
-            _calname(series.city.name, series.title),
-            (series.id,),
-        )
+    if kind == ScopeKind.SERIES:
+        return _series_scope(session, token, city)
     assert city is not None, f"feed token {token.id} has no city"
-    if kind == "district":
-        return FeedScope(
-            token.id,
-            "district",
-            value,
-            city.id,
-            city.name,
-            city.timezone,
-            f"{city.name} {value} 會議",
-            None,
-            district=value,
-        )
-    if kind == "agency":
+    if kind == ScopeKind.DISTRICT:
+        calname = f"{city.name} {value} 會議"
+        return _city_scope(token, city, ScopeKind.DISTRICT, calname, None, district=value)
+    if kind == ScopeKind.AGENCY:
         ids = _series_for(session, city.id, value, None)
-        name = _agency_name(session, city.id, value)
-        return FeedScope(
-            token.id,
-            "agency",
-            value,
-            city.id,
-            city.name,
-            city.timezone,
-            f"{city.name} {name} 會議",
-            tuple(ids),
-        )
+        calname = f"{city.name} {_agency_name(session, city.id, value)} 會議"
+        return _city_scope(token, city, ScopeKind.AGENCY, calname, tuple(ids))
     person = session.scalar(select(Person).where(Person.city_id == city.id, Person.email == value))
     agency = person.agency_code if person is not None else None
     ids = _series_for(session, city.id, agency, value)
     who = person.name if person is not None else value
-    return FeedScope(
-        token.id,
-        "person",
-        value,
-        city.id,
-        city.name,
-        city.timezone,
-        f"{city.name} {who} 的會議",
-        tuple(ids),
-    )
+    return _city_scope(token, city, ScopeKind.PERSON, f"{city.name} {who} 的會議", tuple(ids))
 
 
 def resolve_feed(session: Session, token: str) -> FeedScope | None:
@@ -260,45 +240,44 @@ def _one_city(kind: str, value: str, city_ids: list[int], city: City | None) -> 
     return city_ids[0]
 
 
+def _person_scope(session: Session, value: str, city: City | None) -> tuple[str, int]:
+    """A person's address as stored (any case matches) and their city."""
+    value = value.lower()
+    ids = list(session.scalars(select(Person.city_id).where(func.lower(Person.email) == value)))
+    cid = _one_city("person", value, ids, city)
+    email = session.scalar(
+        select(Person.email).where(Person.city_id == cid, func.lower(Person.email) == value)
+    )
+    assert email is not None
+    return email, cid
+
+
 def check_scope(
     session: Session, kind: str, value: str, city_name: str | None = None
 ) -> tuple[ScopeKind, str, int | None]:
     """Validate a scope request; returns (kind, canonical value, city id)."""
-    if kind not in SCOPE_KINDS:
-        raise AccessError(f"unknown scope {kind!r} (one of {', '.join(SCOPE_KINDS)})")
+    try:
+        scope = ScopeKind(kind)
+    except ValueError:
+        raise AccessError(f"unknown scope {kind!r} (one of {', '.join(ScopeKind)})") from None
     value = value.strip()
     if not value:
         raise AccessError(f"--{kind}: empty value")
     city = _city(session, city_name)
-    if kind == "series":
+    if scope == ScopeKind.SERIES:
         series = session.get(Series, value)
         if series is None:
             raise AccessError(f"unknown series {value!r}")
         if city is not None and series.city_id != city.id:
             raise AccessError(f"series {value!r} belongs to {series.city.name}, not {city.name}")
-        return "series", value, series.city_id
-    if kind == "person":
-        value = value.lower()
-        ids = list(session.scalars(select(Person.city_id).where(func.lower(Person.email) == value)))
-        cid = _one_city("person", value, ids, city)
-        email = session.scalar(
-            select(Person.email).where(Person.city_id == cid, func.lower(Person.email) == value)
-        )
-        assert email is not None
-        return "person", email, cid
-    if kind == "agency":
+        return scope, value, series.city_id
+    if scope == ScopeKind.PERSON:
+        return scope, *_person_scope(session, value, city)
+    if scope == ScopeKind.AGENCY:
         ids = list(session.scalars(select(Agency.city_id).where(Agency.code == value)))
-        return "agency", value, _one_city("agency", value, ids, city)
+        return scope, value, _one_city("agency", value, ids, city)
     ids = list(session.scalars(select(District.city_id).where(District.name == value)))
-    return "district", value, _one_city("district", value, ids, city)
-
-
-@dataclass(frozen=True)
-class IssuedToken:
-    """A token just created: the only moment its plain value exists."""
-
-    id: int
-    token: str
+    return scope, value, _one_city("district", value, ids, city)
 
 
 def create_feed_token(
@@ -318,7 +297,7 @@ def create_feed_token(
         scope_kind=scope_kind,
         scope_value=scope_value,
         city_id=city_id,
-        label=(label or "").strip()[:200] or None,
+        label=clean_label(label),
         created_at=now,
     )
     session.add(row)
@@ -354,51 +333,6 @@ def list_feed_tokens(session: Session) -> list[dict[str, Any]]:
     ]
 
 
-def create_api_token(
-    session: Session, role: str, now: datetime, *, label: str | None = None
-) -> IssuedToken:
-    """Create a bearer token for the JSON API."""
-    if role not in ROLES:
-        raise AccessError(f"--role: must be one of {', '.join(ROLES)}, not {role!r}")
-    token = new_token()
-    row = ApiToken(
-        token_hash=hash_token(token),
-        role=role,
-        label=(label or "").strip()[:200] or None,
-        created_at=now,
-    )
-    session.add(row)
-    session.flush()
-    return IssuedToken(row.id, token)
-
-
-def revoke_api_token(session: Session, token_id: int, now: datetime) -> bool:
-    """Revoke an API token; False if it was already revoked."""
-    row = session.get(ApiToken, token_id)
-    if row is None:
-        raise AccessError(f"no API token #{token_id}")
-    if row.revoked_at is not None:
-        return False
-    row.revoked_at = now
-    return True
-
-
-def api_role(session: Session, token: str) -> Role | None:
-    """The role of a live API token, or None."""
-    if not well_formed(token):
-        return None
-    digest = hash_token(token)
-    row = session.scalar(
-        select(ApiToken).where(ApiToken.token_hash == digest, ApiToken.revoked_at.is_(None))
-    )
-    if row is None or not hmac.compare_digest(row.token_hash, digest):
-        return None
-    for role in ROLES:
-        if row.role == role:
-            return role
-    return None
-
-
 # --- URLs --------------------------------------------------------------------------
 
 
@@ -424,10 +358,12 @@ def demo_feed_urls(session: Session, base_url: str, now: datetime) -> list[tuple
             first_series = specs[0][0]
         codes = sorted({spec["organizer"] for _sid, spec in specs if spec.get("organizer")})
         for code in codes[:2]:
-            issued = create_feed_token(session, "agency", code, now, city=city.name, label="demo")
+            issued = create_feed_token(
+                session, ScopeKind.AGENCY, code, now, city=city.name, label="demo"
+            )
             name = _agency_name(session, city.id, code)
             out.append((f"{city.name} {name}", feed_urls(base_url, issued.token)[0]))
     if first_series is not None:
-        issued = create_feed_token(session, "series", first_series, now, label="demo")
+        issued = create_feed_token(session, ScopeKind.SERIES, first_series, now, label="demo")
         out.append((f"series {first_series}", feed_urls(base_url, issued.token)[0]))
     return out

@@ -9,24 +9,19 @@ every session of that user.
 
 from __future__ import annotations
 
-import re
 import secrets
 from datetime import datetime
-from typing import Literal
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
-from sqlalchemy import func, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from meetings.access.principals import AccessError, check_role
 from meetings.db import AppSecret, User
-from meetings.kernel.errors import OperationError
+from meetings.kernel.emails import normalise_email
 
-Role = Literal["admin", "secretariat", "participant"]
-ROLES: tuple[Role, ...] = ("admin", "secretariat", "participant")
-ROLE_ZH = {"admin": "系統管理者", "secretariat": "幕僚單位", "participant": "與會機關"}
 MIN_PASSWORD = 10
-_EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 _hasher = PasswordHasher()
 _dummy: list[str] = []
 
@@ -38,24 +33,16 @@ def _dummy_hash() -> str:
     return _dummy[0]
 
 
-class UserError(OperationError):
+class UserError(AccessError):
     """A user request that cannot be carried out (bad input: exit status 2)."""
-
-
-def check_role(role: str) -> Role:
-    """``role`` as a Role, or a UserError naming the choices."""
-    for r in ROLES:
-        if role.strip().lower() == r:
-            return r
-    raise UserError(f"--role: must be one of {', '.join(ROLES)}, not {role!r}")
 
 
 def check_email(email: str) -> str:
     """A normalised (lower-case) email address, or a UserError."""
-    e = email.strip().lower()
-    if not _EMAIL.match(e) or len(e) > 254:
-        raise UserError(f"EMAIL: not an email address: {email!r}")
-    return e
+    try:
+        return normalise_email(email)  # also refuses addresses over 254 characters
+    except ValueError:
+        raise UserError(f"EMAIL: not an email address: {email!r}") from None
 
 
 def check_password(password: str) -> str:
@@ -162,10 +149,6 @@ def end_sessions(session: Session, user_id: int, now: datetime) -> None:
 def list_users(session: Session) -> list[User]:
     """Every user, by email."""
     return list(session.scalars(select(User).order_by(User.email)))
-
-
-def count_users(session: Session) -> int:
-    return session.scalar(select(func.count()).select_from(User)) or 0
 
 
 def secret(session: Session, name: str, now: datetime) -> str:

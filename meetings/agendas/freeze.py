@@ -15,17 +15,17 @@ from meetings.agendas.queries import build_agenda_for
 from meetings.db import AgendaCase
 from meetings.db import FrozenAgenda as FrozenAgendaRow
 from meetings.kernel.errors import OperationError
+from meetings.kernel.vocabulary import OccurrenceStatus
 from meetings.schedule.occurrences import get_occurrence
 
 
 def freeze_agenda(session: Session, uid: str, now: datetime) -> Agenda:
     """Store the agenda as it is now (idempotent); later listings go to the next meeting."""
-
+    occ = get_occurrence(session, uid)
     frozen = session.get(FrozenAgendaRow, uid)
     if frozen is not None:
-        return agenda_from_json(frozen.content)
-    occ = get_occurrence(session, uid)
-    if occ.status == "cancelled":
+        return agenda_from_json(frozen.content, occ.series.city.timezone)
+    if occ.status == OccurrenceStatus.CANCELLED:
         raise OperationError(f"meeting {uid} is cancelled; its agenda cannot be frozen")
     built = build_agenda_for(session, occ, now)
     agenda = replace(built, frozen_at=now)

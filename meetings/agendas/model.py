@@ -39,6 +39,9 @@ class MeetingInfo:
     organizer: str | None
     status: str
     sequence: int
+    # The city's zone, for times the templates localise (when the agenda was frozen).
+    # Not part of the agenda's content: not stored with a frozen copy, not compared.
+    timezone: str | None = field(default=None, compare=False)
 
 
 @dataclass(frozen=True)
@@ -94,10 +97,6 @@ class Agenda:
     frozen_at: datetime | None = None
     cases_withheld: bool = False
     notes: tuple[str, ...] = field(default_factory=tuple)
-
-    @property
-    def roc_when(self) -> str:
-        return format_roc_datetime(self.meeting.start)
 
 
 def risk_label(sdm_risk: str | None, tipvda_score: int | None) -> str:
@@ -208,8 +207,8 @@ def agenda_to_json(agenda: Agenda) -> dict[str, Any]:
     }
 
 
-def agenda_from_json(data: dict[str, Any]) -> Agenda:
-    """Inverse of :func:`agenda_to_json` (reads a frozen agenda)."""
+def agenda_from_json(data: dict[str, Any], timezone: str | None = None) -> Agenda:
+    """Inverse of :func:`agenda_to_json` (reads a frozen agenda of a city in ``timezone``)."""
     m = data["meeting"]
     return Agenda(
         meeting=MeetingInfo(
@@ -224,6 +223,7 @@ def agenda_from_json(data: dict[str, Any]) -> Agenda:
             organizer=m["organizer"],
             status=m["status"],
             sequence=m["sequence"],
+            timezone=timezone,
         ),
         action_items=tuple(
             ActionItemRow(a["id"], a["owner"], a["text"], date.fromisoformat(a["due_on"]))

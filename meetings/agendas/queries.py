@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from datetime import date, datetime
-from zoneinfo import ZoneInfo
+from datetime import UTC, date, datetime
 
-from sqlalchemy import exists, func, select
+from sqlalchemy import Select, exists, func, select
 from sqlalchemy.orm import Session
 
+from meetings.agendas.action_items import ItemScope, open_action_items_for
 from meetings.agendas.model import (
     ActionItemRow,
     Agenda,
@@ -18,9 +18,7 @@ from meetings.agendas.model import (
     agenda_from_json,
     build_agenda,
 )
-from meetings.cases.operations import EVENT_ZH
 from meetings.db import (
-    ActionItem,
     Agency,
     AgendaCase,
     Case,
@@ -31,23 +29,26 @@ from meetings.db import (
     ListingRule,
     Occurrence,
 )
+from meetings.kernel.localtime import local
+from meetings.kernel.vocabulary import CASE_EVENT_ZH, OccurrenceStatus
 from meetings.schedule.declarations import SeriesDecl
 
 
 def meeting_info(occ: Occurrence, decl: SeriesDecl, agencies: dict[str, str]) -> MeetingInfo:
-    tz = ZoneInfo(occ.series.city.timezone)
+    tz = occ.series.city.timezone
     return MeetingInfo(
         uid=occ.uid,
         series_id=occ.series_id,
         title=occ.title,
         city=occ.series.city.name,
-        start=occ.start_at.astimezone(tz),
-        end=occ.end_at.astimezone(tz),
+        start=local(occ.start_at, tz),
+        end=local(occ.end_at, tz),
         location=occ.location,
         chair=decl.chair,
         organizer=agencies.get(decl.organizer or "", decl.organizer),
         status=occ.status,
         sequence=occ.sequence,
+        timezone=tz,
     )
 
 
@@ -87,11 +88,11 @@ def previous_meeting_days(session: Session, occs: Sequence[Occurrence]) -> dict[
             prev.c.series_id == Occurrence.series_id,
             prev.c.instance_key == Occurrence.instance_key,
             prev.c.start_at < Occurrence.start_at,
-            prev.c.status != "cancelled",
+            prev.c.status != OccurrenceStatus.CANCELLED,
         )
         .scalar_subquery()
     )
-    tz = {o.id: ZoneInfo(o.series.city.timezone) for o in occs}
+    tz = {o.id: o.series.city.timezone for o in occs}
     out: dict[int, date] = {}
     for occ_id, start in session.execute(
         select(Occurrence.id, latest).where(Occurrence.id.in_(list(tz)))
@@ -99,48 +100,15 @@ def previous_meeting_days(session: Session, occs: Sequence[Occurrence]) -> dict[
         if start is None:
             continue
         if isinstance(start, str):  # SQLite aggregates bypass the column type
-            start = datetime.fromisoformat(start).replace(tzinfo=ZoneInfo("UTC"))
-        out[occ_id] = start.astimezone(tz[occ_id]).date()
+            start = datetime.fromisoformat(start).replace(tzinfo=UTC)
+        out[occ_id] = local(start, tz[occ_id]).date()
     return out
 
 
-def open_action_items(
-    session: Session, occs: Sequence[Occurrence], agencies: dict[int, dict[str, str]]
-) -> dict[int, list[ActionItemRow]]:
-    """Section 二: open action items (closed_at IS NULL) of earlier meetings of each
-    meeting's series instance, for all of ``occs`` in one query."""
-    if not occs:
-        return {}
-    keys = {(o.series_id, o.instance_key) for o in occs}
-    latest = max(o.start_at for o in occs)
-    rows = session.execute(
-        select(
-            ActionItem.id,
-            ActionItem.owner_code,
-            ActionItem.text,
-            ActionItem.due_on,
-            Occurrence.series_id,
-            Occurrence.instance_key,
-            Occurrence.start_at,
-        )
-        .join(Occurrence, Occurrence.id == ActionItem.occurrence_id)
-        .where(
-            Occurrence.series_id.in_(sorted({k[0] for k in keys})),
-            Occurrence.instance_key.in_(sorted({k[1] for k in keys})),
-            Occurrence.start_at < latest,
-            ActionItem.closed_at.is_(None),
-        )
-        .order_by(ActionItem.due_on, ActionItem.id)
-    ).all()
-    out: dict[int, list[ActionItemRow]] = {}
-    for o in occs:
-        names = agencies.get(o.series.city_id, {})
-        out[o.id] = [
-            ActionItemRow(i, names.get(owner, owner), text, due)
-            for i, owner, text, due, sid, key, start in rows
-            if sid == o.series_id and key == o.instance_key and start < o.start_at
-        ]
-    return out
+def section_two_scope(occ: Occurrence) -> ItemScope:
+    """Section 二 of a meeting: items of its group's earlier meetings open on its day."""
+    day = local(occ.start_at, occ.series.city.timezone).date()
+    return ItemScope(occ.series_id, occ.instance_key, day)
 
 
 def reserved_cases(
@@ -156,7 +124,7 @@ def reserved_cases(
         .join(Occurrence, Occurrence.uid == AgendaCase.occurrence_uid)
         .where(
             Occurrence.series_id.in_(series),
-            Occurrence.status == "scheduled",
+            Occurrence.status == OccurrenceStatus.SCHEDULED,
             Occurrence.start_at >= now,
         )
     ).all()
@@ -177,49 +145,11 @@ def listed_cases(
     Returns (up to max_cases rows, oldest listing first; the total; the rule title).
     Cases reserved by another upcoming meeting's frozen agenda are left to it.
     """
-    rule_id = decl.agenda.listing_rule
-    if rule_id is None:
+    if decl.agenda.listing_rule is None:
         return [], 0, None
-    tz = ZoneInfo(occ.series.city.timezone)
-    day = occ.start_at.astimezone(tz).date()
-    discussed = exists().where(
-        CaseDiscussion.case_no == CaseListing.case_no,
-        CaseDiscussion.discussed_on >= CaseListing.listed_at,
-        CaseDiscussion.occurrence_uid != occ.uid,
-    )
     if reserved is None:
         reserved = reserved_cases(session, [occ], now).get(occ.uid, set())
-    # The page of listings is chosen on the listings index alone (it carries the case
-    # number and district); only the chosen few cases are then read.
-    page = (
-        select(
-            CaseListing.case_id,
-            CaseListing.case_no,
-            CaseListing.listed_at,
-            ListingRule.title,
-            func.count().over().label("total"),
-        )
-        .join(ListingRule, ListingRule.id == CaseListing.rule_id)
-        .where(
-            ListingRule.city_id == occ.series.city_id,
-            ListingRule.rule_id == rule_id,
-            CaseListing.delisted_at.is_(None),
-            CaseListing.listed_at <= day,
-            ~discussed,
-        )
-        .order_by(CaseListing.listed_at, CaseListing.case_no)
-        .limit(decl.agenda.max_cases)
-    )
-    if occ.district is not None:
-        page = page.where(CaseListing.district == occ.district)
-    elif occ.zone is not None and decl.agenda.zone_districts:
-        page = page.where(CaseListing.district.in_(decl.agenda.zone_districts.get(occ.zone, [])))
-    if since is not None:
-        page = page.where(CaseListing.listed_at >= since)
-    held_back = sorted(set(reserved))
-    if held_back:
-        page = page.where(CaseListing.case_no.not_in(held_back))
-    chosen = page.subquery("page")
+    chosen = listing_page(occ, decl, since=since, reserved=reserved).subquery("page")
     q = (
         select(
             Case.case_no,
@@ -236,25 +166,66 @@ def listed_cases(
         .order_by(chosen.c.listed_at, chosen.c.case_no)
     )
     rows = session.execute(q).all()
-    total = rows[0].total if rows else 0
-    title = rows[0].title if rows else None
-    return (
-        [
-            ListedCase(
-                case_no=r.case_no,
-                masked_name=r.masked_name,
-                district=r.district,
-                sdm_risk=r.sdm_risk,
-                tipvda_score=r.tipvda_score,
-                listed_reason=r.listed_reason,
-                listed_at=r.listed_at,
-                rule_title=r.title,
-            )
-            for r in rows
-        ],
-        total,
-        title,
+    listed = [
+        ListedCase(
+            case_no=r.case_no,
+            masked_name=r.masked_name,
+            district=r.district,
+            sdm_risk=r.sdm_risk,
+            tipvda_score=r.tipvda_score,
+            listed_reason=r.listed_reason,
+            listed_at=r.listed_at,
+            rule_title=r.title,
+        )
+        for r in rows
+    ]
+    return listed, rows[0].total if rows else 0, rows[0].title if rows else None
+
+
+def listing_page(
+    occ: Occurrence, decl: SeriesDecl, *, since: date | None, reserved: Iterable[str]
+) -> Select[int, str | None, date, str, int]:
+    """The open, undiscussed listings a meeting may take, oldest first, up to max_cases.
+
+    The page is chosen on the listings index alone (it carries the case number and
+    district); only the chosen few cases are then read. Each row also carries the
+    rule title and the total count before the limit.
+    """
+    day = local(occ.start_at, occ.series.city.timezone).date()
+    discussed = exists().where(
+        CaseDiscussion.case_no == CaseListing.case_no,
+        CaseDiscussion.discussed_on >= CaseListing.listed_at,
+        CaseDiscussion.occurrence_uid != occ.uid,
     )
+    page = (
+        select(
+            CaseListing.case_id,
+            CaseListing.case_no,
+            CaseListing.listed_at,
+            ListingRule.title,
+            func.count().over().label("total"),
+        )
+        .join(ListingRule, ListingRule.id == CaseListing.rule_id)
+        .where(
+            ListingRule.city_id == occ.series.city_id,
+            ListingRule.rule_id == decl.agenda.listing_rule,
+            CaseListing.delisted_at.is_(None),
+            CaseListing.listed_at <= day,
+            ~discussed,
+        )
+        .order_by(CaseListing.listed_at, CaseListing.case_no)
+        .limit(decl.agenda.max_cases)
+    )
+    if occ.district is not None:
+        page = page.where(CaseListing.district == occ.district)
+    elif occ.zone is not None and decl.agenda.zone_districts:
+        page = page.where(CaseListing.district.in_(decl.agenda.zone_districts.get(occ.zone, [])))
+    if since is not None:
+        page = page.where(CaseListing.listed_at >= since)
+    held_back = sorted(set(reserved))
+    if held_back:
+        page = page.where(CaseListing.case_no.not_in(held_back))
+    return page
 
 
 def triggering_case(session: Session, occ: Occurrence) -> list[ListedCase]:
@@ -278,9 +249,9 @@ def triggering_case(session: Session, occ: Occurrence) -> list[ListedCase]:
             district=case.district,
             sdm_risk=case.sdm_risk,
             tipvda_score=case.tipvda_score,
-            listed_reason=case.listed_reason or f"觸發事件：{EVENT_ZH.get(trigger, trigger)}",
+            listed_reason=case.listed_reason or f"觸發事件：{CASE_EVENT_ZH.get(trigger, trigger)}",
             listed_at=case.reported_at,
-            rule_title=f"觸發事件：{EVENT_ZH.get(trigger, trigger)}",
+            rule_title=f"觸發事件：{CASE_EVENT_ZH.get(trigger, trigger)}",
         )
     ]
 
@@ -296,18 +267,20 @@ def build_agendas(
     """
     frozen: dict[str, Agenda] = {}
     if use_frozen and occs:
+        zones = {o.uid: o.series.city.timezone for o in occs}
         for uid, content in session.execute(
             select(FrozenAgenda.occurrence_uid, FrozenAgenda.content).where(
-                FrozenAgenda.occurrence_uid.in_([o.uid for o in occs])
+                FrozenAgenda.occurrence_uid.in_(list(zones))
             )
         ):
-            frozen[uid] = agenda_from_json(content)
+            frozen[uid] = agenda_from_json(content, zones[uid])
     todo = [o for o in occs if o.uid not in frozen]
     city_ids = {o.series.city_id for o in todo}
     agencies = agency_names(session, city_ids) if todo else {}
     titles = rule_titles(session, city_ids) if todo else {}
     prev = previous_meeting_days(session, todo)
-    items = open_action_items(session, todo, agencies)
+    scopes = {o.id: section_two_scope(o) for o in todo}
+    items = open_action_items_for(session, list(scopes.values()))
     reserved = reserved_cases(session, [o for o in todo if o.case_no is None], now)
     decls: dict[str, SeriesDecl] = {}
     built: dict[str, Agenda] = {}
@@ -331,7 +304,9 @@ def build_agendas(
             meeting_info(occ, decl, names),
             listed=listed,
             listed_total=total,
-            action_items=items.get(occ.id, []),
+            action_items=[
+                ActionItemRow(a.id, a.owner_name, a.text, a.due_on) for a in items[scopes[occ.id]]
+            ],
             report_slots=[ReportSlot(code, names.get(code, code)) for code in decl.invite.required],
             max_cases=decl.agenda.max_cases,
             previous_meeting_day=day,

@@ -25,6 +25,7 @@ from sqlalchemy.orm import Session
 
 from meetings.agendas.model import Agenda, agenda_to_json
 from meetings.db import City, CitySettings
+from meetings.kernel.localtime import local
 from meetings.kernel.rocdate import format_roc_date, format_roc_datetime
 from meetings.kernel.templating import make_environment
 
@@ -99,14 +100,15 @@ def _render(name: str, agenda: Agenda, overrides: Sequence[Path]) -> str:
     only (Jinja2 refuses ``..`` segments and reads ``/abs`` as relative to each folder;
     :class:`ConfinedLoader` refuses symlinks pointing elsewhere)."""
     env = environment(overrides)
+    tz = agenda.meeting.timezone
     frozen = agenda.frozen_at
-    issued = frozen.astimezone(agenda.meeting.start.tzinfo).date() if frozen else None
     try:
         return env.get_template(name).render(
             agenda=agenda,
             m=agenda.meeting,
+            timezone=tz,  # the date filters localise instants (frozen_at) in the city's zone
             when=format_roc_datetime(agenda.meeting.start),
-            issued=format_roc_date(issued) if issued else None,
+            issued=format_roc_date(local(frozen, tz).date()) if frozen else None,
         )
     except TemplateSyntaxError as exc:
         where = f"{exc.filename or exc.name or name}:{exc.lineno}"

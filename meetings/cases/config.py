@@ -12,10 +12,10 @@ from datetime import datetime
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from meetings.cases.operations import store_city_case_config
+from meetings.cases.rules import store_city_case_config
 from meetings.db import City
 from meetings.schedule.declarations import Config
-from meetings.schedule.operations import LoadReport, load_schedule
+from meetings.schedule.loading import LoadReport, load_schedule
 
 
 def load_config(session: Session, config: Config, now: datetime) -> LoadReport:

@@ -2,38 +2,23 @@
 
 Every problem is reported as ``FILE:ROW: column: message`` (row 1 is the header);
 names are masked as each row is read and the full name is never kept or echoed.
+The file is streamed by :func:`meetings.kernel.tabular.open_table`; only the
+validated (masked) rows are kept.
 """
 
 from __future__ import annotations
 
-import csv
-import io
 import re
-from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass
-from datetime import date, datetime
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import date
 from pathlib import Path
-from typing import Any
 
 from meetings.cases.masking import mask_name
 from meetings.kernel.rocdate import parse_date
+from meetings.kernel.tabular import Table, TableError, open_table
+from meetings.kernel.vocabulary import CASE_IMPORT_COLUMNS, CaseStatus
 
-COLUMNS = (
-    "case_no",
-    "case_type",
-    "district",
-    "name",
-    "sdm_risk",
-    "tipvda_score",
-    "service",
-    "status",
-    "agency",
-    "worker",
-    "reported_at",
-    "rereported_at",
-    "order_expiry",
-    "listed_reason",
-)
 REQUIRED = ("case_no", "case_type", "district", "reported_at")
 
 CASE_TYPES = (
@@ -49,9 +34,18 @@ CASE_TYPES = (
     "其他",
 )
 SDM_RISKS = {"高": "高", "中": "中", "低": "低", "高風險": "高", "中風險": "中", "低風險": "低"}
-STATUSES = {"開案": "開案", "處遇中": "開案", "結案": "結案", "open": "開案", "closed": "結案"}
+STATUSES = {
+    "開案": CaseStatus.OPEN,
+    "處遇中": CaseStatus.OPEN,
+    "結案": CaseStatus.CLOSED,
+    "open": CaseStatus.OPEN,
+    "closed": CaseStatus.CLOSED,
+}
 TIPVDA_MAX = 15  # 臺灣親密關係暴力危險評估表: 15 yes/no items
 CASE_NO = re.compile(r"^[0-9A-Za-z\u3400-\u9fff][0-9A-Za-z\u3400-\u9fff_./-]{0,63}$")
+NAME_MAX = 50  # the masked name
+MAX_LENGTHS = {"service": 50, "agency": 100, "worker": 50}
+PROGRESS_EVERY = 1000
 _GREGORIAN_SLASH = re.compile(r"^\s*(\d{4})[/.](\d{1,2})[/.](\d{1,2})\s*$")
 
 Progress = Callable[[int, int], None]
@@ -97,191 +91,185 @@ def parse_case_date(text: str) -> date:
     return parse_date(text)
 
 
-def _cell_text(value: Any) -> str:
-    if value is None:
-        return ""
-    if isinstance(value, datetime):
-        return value.date().isoformat()
-    if isinstance(value, date):
-        return value.isoformat()
-    if isinstance(value, float) and value.is_integer():
-        return str(int(value))
-    return str(value).strip()
-
-
-def _decode(raw: bytes, filename: str) -> str:
-    for enc in ("utf-8-sig", "cp950"):
-        try:
-            return raw.decode(enc)
-        except UnicodeDecodeError:
-            continue
-    raise CaseFileError([f"{filename}:1: encoding: not UTF-8 or Big5 (CP950) text"])
-
-
-def read_rows(path: Path) -> tuple[list[str], Iterator[list[str]], int]:
-    """Header, data rows (as text) and the number of data rows of a CSV or xlsx file."""
-    name = str(path)
-    if path.suffix.lower() in (".xlsx", ".xlsm"):
-        from openpyxl import load_workbook
-
-        try:
-            wb = load_workbook(path, read_only=True, data_only=True)
-        except Exception as exc:  # openpyxl raises many kinds for a damaged file
-            raise CaseFileError([f"{name}:1: file: not a readable xlsx workbook ({exc})"]) from None
-        ws = wb.worksheets[0]
-        rows = [[_cell_text(v) for v in r] for r in ws.iter_rows(values_only=True)]
-        wb.close()
-    else:
-        text = _decode(path.read_bytes(), name)
-        if "\x00" in text:
-            line = text.count("\n", 0, text.index("\x00")) + 1
-            raise CaseFileError([f"{name}:{line}: file: NUL character (not a text file?)"])
-        reader = csv.reader(io.StringIO(text, newline=""))
-        try:
-            rows = [[c.strip() for c in r] for r in reader]
-        except csv.Error as exc:  # e.g. a cell over the csv module's 128 KiB limit
-            raise CaseFileError(
-                [f"{name}:{reader.line_num}: file: not readable CSV ({exc})"]
-            ) from None
-    while rows and not any(rows[-1]):
-        rows.pop()
-    if not rows:
-        raise CaseFileError([f"{name}:1: file: empty (expected a header row)"])
-    header = [h.strip().lower() for h in rows[0]]
-    while header and header[-1] == "":
-        header.pop()
-    return header, iter(rows[1:]), len(rows) - 1
-
-
 def parse_cases(
     path: Path, districts: Sequence[str], progress: Progress | None = None
 ) -> list[CaseRow]:
     """Validate a whole file; raise CaseFileError listing every bad row."""
-    name = str(path)
-    header, rows, total = read_rows(path)
-    errors: list[str] = []
-    unknown = [h for h in header if h not in COLUMNS]
-    for h in unknown:
-        errors.append(f"{name}:1: {h or '(empty)'}: unknown column (known: {', '.join(COLUMNS)})")
-    for h in REQUIRED:
-        if h not in header:
-            errors.append(f"{name}:1: {h}: required column missing")
-    dupes = sorted({h for h in header if header.count(h) > 1})
-    for h in dupes:
-        errors.append(f"{name}:1: {h}: column appears twice")
+    try:
+        with open_table(path) as table:
+            check_header(table.name, table.header)
+            return _parse_rows(table, set(districts), progress)
+    except TableError as exc:
+        raise CaseFileError(exc.errors) from None
+
+
+def check_header(name: str, header: list[str]) -> None:
+    """Refuse unknown, missing required and repeated columns (all of them at once)."""
+    known = ", ".join(CASE_IMPORT_COLUMNS)
+    errors = [
+        f"{name}:1: {h or '(empty)'}: unknown column (known: {known})"
+        for h in header
+        if h not in CASE_IMPORT_COLUMNS
+    ]
+    errors += [f"{name}:1: {h}: required column missing" for h in REQUIRED if h not in header]
+    errors += [
+        f"{name}:1: {h}: column appears twice"
+        for h in sorted({h for h in header if header.count(h) > 1})
+    ]
     if errors:
         raise CaseFileError(errors)
-    index = {h: i for i, h in enumerate(header)}
-    known_districts = set(districts)
+
+
+def _parse_rows(table: Table, districts: set[str], progress: Progress | None) -> list[CaseRow]:
+    index = {h: i for i, h in enumerate(table.header)}
     seen: dict[str, int] = {}
+    errors: list[str] = []
     out: list[CaseRow] = []
-    for n, cells in enumerate(rows, start=2):
-        if progress is not None and (n - 1) % 1000 == 0:
-            progress(n - 1, total)
-        if not any(cells):
-            continue
-        row_errors: list[str] = []
-
-        def err(column: str, message: str, n: int = n, row_errors: list[str] = row_errors) -> None:
-            row_errors.append(f"{name}:{n}: {column}: {message}")
-
-        if len(cells) > len(header) and any(cells[len(header) :]):
-            err("row", f"{len(cells)} cells but the header has {len(header)} columns")
-
-        def get(column: str, cells: list[str] = cells) -> str:
-            i = index.get(column)
-            return cells[i].strip() if i is not None and i < len(cells) else ""
-
-        def opt_date(column: str) -> date | None:
-            text = get(column)
-            if not text:
-                return None
-            try:
-                return parse_case_date(text)
-            except ValueError as exc:
-                err(column, str(exc))
-                return None
-
-        case_no = get("case_no")
-        if not case_no:
-            err("case_no", "required")
-        elif not CASE_NO.match(case_no):
-            err("case_no", f"not a case number: {case_no!r} (letters, digits, - _ . /)")
-        elif case_no in seen:
-            err("case_no", f"duplicate case_no {case_no!r} (also on row {seen[case_no]})")
+    estimate = table.total or 0
+    last = 1
+    for n, cells in table.rows:
+        last = n
+        if progress is not None and (n - 1) % PROGRESS_EVERY == 0:
+            progress(n - 1, max(estimate, n - 1))
+        cells_ = _Cells(table.name, n, cells, index)
+        row = parse_row(cells_, districts, seen)
+        if row is None:
+            errors.extend(cells_.errors)
         else:
-            seen[case_no] = n
-        case_type = get("case_type")
-        if case_type not in CASE_TYPES:
-            err(
-                "case_type",
-                f"unknown case type {case_type!r} (one of {'、'.join(CASE_TYPES)})"
-                if case_type
-                else "required",
-            )
-        district = get("district")
-        if not district:
-            err("district", "required")
-        elif district not in known_districts:
-            err("district", f"unknown district {district!r} for this city")
-        raw_name = get("name")
-        masked = mask_name(raw_name)
-        del raw_name
-        if masked is not None and len(masked) > 50:
-            err("name", "longer than 50 characters")
-        risk_text = get("sdm_risk")
-        risk = SDM_RISKS.get(risk_text) if risk_text else None
-        if risk_text and risk is None:
-            err("sdm_risk", f"unknown SDM risk {risk_text!r} (高, 中 or 低)")
-        score_text = get("tipvda_score")
-        score: int | None = None
-        if score_text:
-            try:
-                score = int(score_text)
-            except ValueError:
-                err("tipvda_score", f"not a whole number: {score_text!r}")
-            else:
-                if not 0 <= score <= TIPVDA_MAX:
-                    err("tipvda_score", f"must be between 0 and {TIPVDA_MAX}, got {score}")
-        status_text = get("status") or "開案"
-        status = STATUSES.get(status_text)
-        if status is None:
-            err("status", f"unknown status {status_text!r} (開案, 處遇中 or 結案)")
-        reported_at = opt_date("reported_at")
-        if reported_at is None and not get("reported_at"):
-            err("reported_at", "required")
-        rereported_at = opt_date("rereported_at")
-        order_expiry = opt_date("order_expiry")
-        if reported_at and rereported_at and rereported_at < reported_at:
-            err("rereported_at", "is before reported_at")
-        for column, limit in (("service", 50), ("agency", 100), ("worker", 50)):
-            if len(get(column)) > limit:
-                err(column, f"longer than {limit} characters")
-        if row_errors:
-            errors.extend(row_errors)
-            continue
-        assert reported_at is not None and status is not None
-        out.append(
-            CaseRow(
-                row=n,
-                case_no=case_no,
-                case_type=case_type,
-                district=district,
-                masked_name=masked,
-                sdm_risk=risk,
-                tipvda_score=score,
-                service=get("service") or None,
-                status=status,
-                agency=get("agency") or None,
-                worker=get("worker") or None,
-                reported_at=reported_at,
-                rereported_at=rereported_at,
-                order_expiry=order_expiry,
-                listed_reason=get("listed_reason") or None,
-            )
-        )
+            out.append(row)
     if progress is not None:
-        progress(total, total)
+        progress(last - 1, last - 1)
     if errors:
         raise CaseFileError(errors)
     return out
+
+
+@dataclass
+class _Cells:
+    """One data row's cells by column name, and the problems found in them."""
+
+    name: str
+    n: int
+    cells: list[str]
+    index: dict[str, int]
+    errors: list[str] = field(default_factory=list)
+
+    def get(self, column: str) -> str:
+        i = self.index.get(column)
+        return self.cells[i].strip() if i is not None and i < len(self.cells) else ""
+
+    def err(self, column: str, message: str) -> None:
+        self.errors.append(f"{self.name}:{self.n}: {column}: {message}")
+
+    def date(self, column: str) -> date | None:
+        text = self.get(column)
+        if not text:
+            return None
+        try:
+            return parse_case_date(text)
+        except ValueError as exc:
+            self.err(column, str(exc))
+            return None
+
+
+def parse_row(c: _Cells, districts: set[str], seen: dict[str, int]) -> CaseRow | None:
+    """The validated row, or None with ``c.errors`` saying why."""
+    if len(c.cells) > len(c.index):
+        c.err("row", f"{len(c.cells)} cells but the header has {len(c.index)} columns")
+    case_no = _case_no(c, seen)
+    case_type = c.get("case_type")
+    if case_type not in CASE_TYPES:
+        c.err(
+            "case_type",
+            f"unknown case type {case_type!r} (one of {'、'.join(CASE_TYPES)})"
+            if case_type
+            else "required",
+        )
+    district = c.get("district")
+    if not district:
+        c.err("district", "required")
+    elif district not in districts:
+        c.err("district", f"unknown district {district!r} for this city")
+    masked = mask_name(c.get("name"))  # the full name goes no further than this call
+    if masked is not None and len(masked) > NAME_MAX:
+        c.err("name", f"longer than {NAME_MAX} characters")
+    risk, score, status = _risk(c), _score(c), _status(c)
+    reported_at, rereported_at, order_expiry = _dates(c)
+    for column, limit in MAX_LENGTHS.items():
+        if len(c.get(column)) > limit:
+            c.err(column, f"longer than {limit} characters")
+    if c.errors:
+        return None
+    assert reported_at is not None and status is not None
+    return CaseRow(
+        row=c.n,
+        case_no=case_no,
+        case_type=case_type,
+        district=district,
+        masked_name=masked,
+        sdm_risk=risk,
+        tipvda_score=score,
+        service=c.get("service") or None,
+        status=status,
+        agency=c.get("agency") or None,
+        worker=c.get("worker") or None,
+        reported_at=reported_at,
+        rereported_at=rereported_at,
+        order_expiry=order_expiry,
+        listed_reason=c.get("listed_reason") or None,
+    )
+
+
+def _case_no(c: _Cells, seen: dict[str, int]) -> str:
+    case_no = c.get("case_no")
+    if not case_no:
+        c.err("case_no", "required")
+    elif not CASE_NO.match(case_no):
+        c.err("case_no", f"not a case number: {case_no!r} (letters, digits, - _ . /)")
+    elif case_no in seen:
+        c.err("case_no", f"duplicate case_no {case_no!r} (also on row {seen[case_no]})")
+    else:
+        seen[case_no] = c.n
+    return case_no
+
+
+def _risk(c: _Cells) -> str | None:
+    text = c.get("sdm_risk")
+    risk = SDM_RISKS.get(text) if text else None
+    if text and risk is None:
+        c.err("sdm_risk", f"unknown SDM risk {text!r} (高, 中 or 低)")
+    return risk
+
+
+def _score(c: _Cells) -> int | None:
+    text = c.get("tipvda_score")
+    if not text:
+        return None
+    try:
+        score = int(text)
+    except ValueError:
+        c.err("tipvda_score", f"not a whole number: {text!r}")
+        return None
+    if not 0 <= score <= TIPVDA_MAX:
+        c.err("tipvda_score", f"must be between 0 and {TIPVDA_MAX}, got {score}")
+    return score
+
+
+def _status(c: _Cells) -> CaseStatus | None:
+    text = c.get("status") or CaseStatus.OPEN
+    status = STATUSES.get(text)
+    if status is None:
+        c.err("status", f"unknown status {text!r} (開案, 處遇中 or 結案)")
+    return status
+
+
+def _dates(c: _Cells) -> tuple[date | None, date | None, date | None]:
+    """reported_at (required), rereported_at (not before it) and order_expiry."""
+    reported_at = c.date("reported_at")
+    if reported_at is None and not c.get("reported_at"):
+        c.err("reported_at", "required")
+    rereported_at = c.date("rereported_at")
+    order_expiry = c.date("order_expiry")
+    if reported_at and rereported_at and rereported_at < reported_at:
+        c.err("rereported_at", "is before reported_at")
+    return reported_at, rereported_at, order_expiry

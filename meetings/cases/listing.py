@@ -11,8 +11,7 @@ from datetime import date
 from typing import Any
 
 from meetings.kernel.rocdate import parse_date
-
-CLOSED_STATUS = "結案"
+from meetings.kernel.vocabulary import CASE_DATA_FIELDS, CaseStatus
 
 
 def rereported_during_service(
@@ -25,7 +24,7 @@ def rereported_during_service(
     """
     return bool(
         service
-        and status != CLOSED_STATUS
+        and status != CaseStatus.CLOSED
         and rereported_at is not None
         and (reported_at is None or rereported_at > reported_at)
     )
@@ -33,24 +32,7 @@ def rereported_during_service(
 
 def facts_of(case: Any) -> dict[str, Any]:
     """The fields a rule may test, from a Case row (or any object with them)."""
-    facts = {
-        name: getattr(case, name, None)
-        for name in (
-            "case_no",
-            "case_type",
-            "district",
-            "sdm_risk",
-            "tipvda_score",
-            "service",
-            "status",
-            "agency",
-            "worker",
-            "reported_at",
-            "rereported_at",
-            "order_expiry",
-            "listed_reason",
-        )
-    }
+    facts = {name: getattr(case, name, None) for name in ("case_no", *CASE_DATA_FIELDS)}
     facts["rereported_during_service"] = rereported_during_service(
         case.service, case.status, case.reported_at, case.rereported_at
     )

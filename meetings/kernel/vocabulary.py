@@ -31,6 +31,7 @@ class CancelCause(StrEnum):
     HOLIDAY_SKIP = "holiday_skip"  # holiday policy ``skip``: back when the day is working again
     REPLANNED = "replanned"  # a changed cadence no longer has this date
     CASE_CLOSED = "case_closed"  # an event meeting whose case closed first
+    SUPERSEDED = "superseded"  # an event meeting replaced by a newer event of its case
 
 
 class EventKind(StrEnum):
@@ -46,6 +47,9 @@ class EventKind(StrEnum):
     MINUTES_REVISED = "minutes.revised"
     ACTION_ITEM_ADDED = "action_item.added"
     ACTION_ITEM_CLOSED = "action_item.closed"
+    # A listed case undiscussed past its window; written by meetings.cases.escalation, not
+    # record(): it may name no meeting at all.
+    ESCALATION = "escalation"
 
 
 # The events that give a meeting a new version (each bumps SEQUENCE or creates it).
@@ -87,6 +91,28 @@ class CaseStatus(StrEnum):
 
     OPEN = "開案"
     CLOSED = "結案"
+
+
+class CaseEventKind(StrEnum):
+    """What happens to a case (SPEC §3): stored in ``case_events``, and what a triggered
+    series (``trigger: event:``) waits for."""
+
+    REREPORTED = "rereported"
+    ORDER_ISSUED = "order_issued"
+    ORDER_EXPIRY = "order_expiry"
+    DEVIANT_BEHAVIOUR_REPORT = "deviant_behaviour_report"
+    NEEDS_ASSESSMENT_HELD = "needs_assessment_held"
+    CLOSED = "closed"
+
+
+CASE_EVENT_ZH = {
+    CaseEventKind.REREPORTED: "再通報",
+    CaseEventKind.ORDER_ISSUED: "核發保護令／裁定",
+    CaseEventKind.ORDER_EXPIRY: "裁定期滿",
+    CaseEventKind.DEVIANT_BEHAVIOUR_REPORT: "偏差行為通報",
+    CaseEventKind.NEEDS_ASSESSMENT_HELD: "需求評估會議已召開",
+    CaseEventKind.CLOSED: "結案",
+}
 
 
 class MessageKind(StrEnum):

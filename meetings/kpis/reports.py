@@ -1,8 +1,8 @@
 """KPI reports: CSV, xlsx (one sheet per table) and a self-contained HTML page.
 
-Titles use ROC years. The HTML charts are drawn with matplotlib (Agg, no pyplot) and
-inlined as SVG, so the page needs no network, no scripts and no image files: it can
-be attached to a 聯繫會議 work report as is. ``kpi_report_bytes`` is the one entry
+Titles use ROC years. The HTML page inlines its charts as SVG
+(``meetings.kpis.charts``), so it needs no network, no scripts and no image files: it
+can be attached to a 聯繫會議 work report as is. ``kpi_report_bytes`` is the one entry
 point for callers that serve or save a report (CLI, web pages).
 """
 
@@ -10,19 +10,18 @@ from __future__ import annotations
 
 import csv
 import io
-import re
-import warnings
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+import json
+from collections.abc import Sequence
 from datetime import date
 from html import escape
-from pathlib import Path
 from typing import Any
 
 from sqlalchemy.orm import Session
 
 from meetings.kernel.rocdate import format_roc_date
-from meetings.kpis.queries import KEYS, KpiReport, RowCounts, YearCounts, compute_kpis, grant_counts
+from meetings.kpis.charts import bar_chart_svg, trend_chart_svg
+from meetings.kpis.formulas import KEYS, KpiReport, RowCounts, YearCounts
+from meetings.kpis.queries import compute_kpis, grant_counts
 
 KEY_ZH = {
     "meetings_scheduled": "應召開次數",
@@ -200,120 +199,6 @@ def xlsx_bytes(report: KpiReport, history: Sequence[YearCounts] = ()) -> bytes:
     return buf.getvalue()
 
 
-def write_xlsx(report: KpiReport, path: Path, history: Sequence[YearCounts] = ()) -> None:
-    """Save the xlsx workbook to ``path``."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_bytes(xlsx_bytes(report, history))
-
-
-# --- charts (matplotlib → inline SVG) -------------------------------------------------------------
-
-_FONTS = ["Noto Sans CJK TC", "Noto Sans TC", "Microsoft JhengHei", "PingFang TC", "DejaVu Sans"]
-_BLUE, _LIGHT, _ORANGE = "#3b7dd8", "#b8c7e0", "#e07b39"
-
-
-@contextmanager
-def _chart_style(name: str) -> Iterator[None]:
-    """Text stays text in the SVG (the reader's CJK fonts draw it); ids unique per chart."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    with (
-        matplotlib.rc_context(
-            {
-                "svg.fonttype": "none",
-                "svg.hashsalt": f"liaison-{name}",
-                "font.family": "sans-serif",
-                "font.sans-serif": _FONTS,
-                "font.size": 9,
-            }
-        ),
-        warnings.catch_warnings(),
-    ):
-        # Layout is measured with the bundled font, which has no CJK glyphs.
-        warnings.filterwarnings("ignore", message="Glyph .* missing from font")
-        yield
-
-
-def _svg(fig: Any, name: str) -> str:
-    """The figure as an SVG element for inlining; its ids prefixed with ``name``.
-
-    Several charts share one HTML document, and matplotlib numbers its ids per figure.
-    """
-    buf = io.StringIO()
-    fig.savefig(buf, format="svg", metadata={"Date": None})
-    text = buf.getvalue()
-    text = text[text.index("<svg") :]
-    text = re.sub(r"<metadata>.*?</metadata>\s*", "", text, flags=re.S)
-    text = text.replace(' id="', f' id="{name}-')
-    text = text.replace('href="#', f'href="#{name}-')
-    return text.replace("url(#", f"url(#{name}-")
-
-
-def bar_chart_svg(
-    name: str, title: str, items: Sequence[tuple[str, float | None]], *, max_value: float = 100.0
-) -> str:
-    """Horizontal bars (percentages); a missing value (empty denominator) is marked 無資料."""
-    from matplotlib.figure import Figure
-
-    with _chart_style(name):
-        n = max(1, len(items))
-        fig = Figure(figsize=(8, 0.8 + 0.28 * n))
-        fig.subplots_adjust(left=0.38, right=0.95, top=1 - 0.45 / (0.8 + 0.28 * n), bottom=0.1)
-        ax = fig.add_subplot()
-        labels = [label for label, _ in items]
-        values = [0.0 if v is None else v for _, v in items]
-        ys = list(range(len(items)))
-        ax.barh(ys, values, color=_BLUE, height=0.6)
-        for y, (_, v) in zip(ys, items, strict=True):
-            ax.text(
-                (v or 0) + max_value * 0.01,
-                y,
-                "無資料" if v is None else f"{v:g}",
-                va="center",
-                fontsize=8,
-                color="#888" if v is None else "#222",
-            )
-        ax.set_yticks(ys, labels)
-        ax.invert_yaxis()
-        ax.set_xlim(0, max_value * 1.1)
-        ax.set_title(title, loc="left", fontsize=11, fontweight="bold")
-        ax.spines[["top", "right"]].set_visible(False)
-        return _svg(fig, name)
-
-
-def trend_chart_svg(report: KpiReport) -> str:
-    """Monthly meetings scheduled vs held (columns) and 個案研討次數 (line)."""
-    from matplotlib.figure import Figure
-    from matplotlib.ticker import MaxNLocator
-
-    with _chart_style("trend"):
-        fig = Figure(figsize=(8, 3.2))
-        fig.subplots_adjust(left=0.08, right=0.92, top=0.85, bottom=0.2)
-        ax = fig.add_subplot()
-        months = [m.month for m in report.monthly]
-        ax.bar([m - 0.2 for m in months], [m.scheduled for m in report.monthly], 0.4,
-               color=_LIGHT, label="應召開")  # fmt: skip
-        ax.bar([m + 0.2 for m in months], [m.held for m in report.monthly], 0.4,
-               color=_BLUE, label="已召開")  # fmt: skip
-        ax.set_xticks(months, [f"{m}月" for m in months])
-        ax.set_ylabel("會議次數")
-        ax2 = ax.twinx()
-        ax2.plot(months, [m.case_discussions for m in report.monthly], color=_ORANGE,
-                 marker="o", label="個案研討次數")  # fmt: skip
-        ax2.set_ylabel("個案研討次數")
-        ax.set_ylim(bottom=0)
-        ax2.set_ylim(bottom=0)
-        ax.yaxis.set_major_locator(MaxNLocator(integer=True))
-        ax2.yaxis.set_major_locator(MaxNLocator(integer=True))
-        handles = ax.get_legend_handles_labels()[0] + ax2.get_legend_handles_labels()[0]
-        fig.legend(handles, ["應召開", "已召開", "個案研討次數"], loc="lower center", ncol=3,
-                   frameon=False)  # fmt: skip
-        ax.set_title(f"民國{report.roc_year}年 月別會議召開情形", loc="left", fontsize=11,
-                     fontweight="bold")  # fmt: skip
-        return _svg(fig, "trend")
-
-
 # --- HTML ----------------------------------------------------------------------------------------
 
 
@@ -427,8 +312,6 @@ def kpi_report_bytes(
         raise ValueError(f"format must be one of {', '.join(MEDIA_TYPES)}, not {fmt!r}")
     report = compute_kpis(session, year, series_id=series_id, district=district, as_of=as_of)
     if fmt == "json":
-        import json
-
         data = json.dumps(report.as_json(), ensure_ascii=False, indent=2) + "\n"
         return data.encode("utf-8"), MEDIA_TYPES[fmt]
     if fmt == "csv":

@@ -7,14 +7,15 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from datetime import datetime
-from zoneinfo import ZoneInfo
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from meetings.db import AgendaCase, Case, CaseDiscussion
 from meetings.kernel.errors import OperationError
-from meetings.records.operations import require_held
+from meetings.kernel.localtime import local
+from meetings.kernel.vocabulary import OccurrenceStatus
+from meetings.records.held import require_held
 from meetings.schedule.occurrences import get_occurrence
 
 
@@ -25,9 +26,9 @@ def record_discussions(
     if source not in ("manual", "agenda"):
         raise OperationError(f"unknown discussion source {source!r}")
     occ = get_occurrence(session, uid)
-    if occ.status == "cancelled":
+    if occ.status == OccurrenceStatus.CANCELLED:
         raise OperationError(f"meeting {uid} is cancelled")
-    if occ.status != "held" and occ.start_at > now:
+    if occ.status != OccurrenceStatus.HELD and occ.start_at > now:
         raise OperationError(f"meeting {uid} has not started yet")
     wanted = list(dict.fromkeys(case_nos))
     if not wanted:
@@ -48,7 +49,7 @@ def record_discussions(
             )
         )
     )
-    on = occ.start_at.astimezone(ZoneInfo(series.city.timezone)).date()
+    on = local(occ.start_at, series.city.timezone).date()
     new = [c for c in wanted if c not in already]
     for c in new:
         session.add(

@@ -1,120 +1,42 @@
-"""Parse and validate series declarations into SeriesSpec values (no file I/O).
+"""What a city's YAML files declare (the file schema), and the values they resolve to.
 
-The input is one or more already-parsed YAML documents (see ``yamlsource``);
-the output is a :class:`Config` of cities, each with resolved series specs.
-Every problem is reported as ``FILE:LINE: message``; a config with any
-problem yields no specs at all.
+The pydantic ``*Decl`` models check one file's shape; :class:`SeriesSpec`, :class:`CityConfig`
+and :class:`Config` are the resolved values. ``config_build.build_config`` turns parsed
+documents into a Config; ``spec_from_decl`` rebuilds one stored series. No file I/O.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import date, time, timedelta
 from typing import Annotated, Any, Literal
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from zoneinfo import ZoneInfoNotFoundError
 
 from pydantic import (
     BaseModel,
     BeforeValidator,
     ConfigDict,
     Field,
-    ValidationError,
     field_validator,
     model_validator,
 )
 
-from meetings.kernel.yamlsource import Path_, SourceError, YamlDocument
-from meetings.schedule.cadence import Cadence, CadenceError, for_instance, parse_cadence
+from meetings.kernel.emails import normalise_email
+from meetings.kernel.localtime import DEFAULT_TIMEZONE, zone
+from meetings.kernel.vocabulary import CASE_RULE_FIELDS, Role
+from meetings.schedule.cadence import Cadence, for_instance, parse_cadence
+from meetings.schedule.spans import parse_duration, parse_span, parse_time_of_day
 from meetings.schedule.workdays import HolidayPolicy
 
 SLUG = re.compile(r"^[a-z0-9][a-z0-9-]{0,62}$")
 CODE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,31}$")
-EMAIL = re.compile(r"^[^@\s<>,;\"']+@[^@\s<>,;\"']+\.[^@\s<>,;\"']+$")
-ROLES = ("admin", "secretariat", "participant")
-Role = Literal["admin", "secretariat", "participant"]
-CASE_EVENTS = (
-    "rereported",
-    "order_issued",
-    "order_expiry",
-    "deviant_behaviour_report",
-    "needs_assessment_held",
-    "closed",
-)
-CASE_FIELDS = (
-    "case_no",
-    "case_type",
-    "district",
-    "sdm_risk",
-    "tipvda_score",
-    "service",
-    "status",
-    "agency",
-    "worker",
-    "reported_at",
-    "rereported_at",
-    "order_expiry",
-    "listed_reason",
-    "rereported_during_service",
-)
-
-_DURATION = re.compile(r"^\s*(?:(\d+)\s*h)?\s*(?:(\d+)\s*(?:m|min))?\s*$")
-_SPAN = re.compile(r"^\s*([+-]?)(\d+)\s*(d|wd|w|mo)\s*$")
-
-
-def parse_duration(value: object) -> timedelta:
-    """'2h', '90m', '1h30m' or minutes as an int → timedelta."""
-    if isinstance(value, bool):
-        raise ValueError(f"not a duration: {value!r}")
-    if isinstance(value, int):
-        minutes = value
-    else:
-        m = _DURATION.match(str(value))
-        if not m or not (m.group(1) or m.group(2)):
-            raise ValueError(f"not a duration: {value!r} (write 2h, 90m or 1h30m)")
-        minutes = int(m.group(1) or 0) * 60 + int(m.group(2) or 0)
-    if not 0 < minutes <= 24 * 60:
-        raise ValueError(f"duration must be between 1 minute and 24 hours, got {value!r}")
-    return timedelta(minutes=minutes)
-
-
-@dataclass(frozen=True)
-class Span:
-    """A signed distance in days, working days, weeks or months (e.g. -2mo, 5wd)."""
-
-    amount: int
-    unit: Literal["d", "wd", "w", "mo"]
-
-    def __str__(self) -> str:
-        return f"{self.amount}{self.unit}"
-
-
-def parse_span(value: object) -> Span:
-    """'-2mo', '5wd', '7d', '3mo' → Span."""
-    m = _SPAN.match(str(value))
-    if not m:
-        raise ValueError(f"not a time span: {value!r} (write e.g. 7d, 5wd, 2w, -2mo)")
-    sign = -1 if m.group(1) == "-" else 1
-    unit = m.group(3)
-    assert unit in ("d", "wd", "w", "mo")
-    return Span(sign * int(m.group(2)), unit)  # type: ignore[arg-type]
-
-
-def _parse_time(value: object) -> time:
-    text = str(value).strip()
-    m = re.match(r"^(\d{1,2}):(\d{2})$", text)
-    if not m:
-        raise ValueError(f'not a time of day: {value!r} (write it as "14:00")')
-    h, mi = int(m.group(1)), int(m.group(2))
-    if h > 23 or mi > 59:
-        raise ValueError(f"not a time of day: {value!r} (hours 0–23, minutes 0–59)")
-    return time(h, mi)
 
 
 def _check_email(value: str) -> str:
-    if not EMAIL.match(value):
-        raise ValueError(f"not an email address: {value!r}")
+    """The address as written, if valid; the error says why not (email-validator)."""
+    normalise_email(value)
     return value
 
 
@@ -156,7 +78,7 @@ def _district(v: object) -> object:
 
 
 def _default_roles() -> list[Role]:
-    return ["participant"]
+    return [Role.PARTICIPANT]
 
 
 class PersonDecl(_Strict):
@@ -272,7 +194,7 @@ class SeriesDecl(_Strict):
     @field_validator("time")
     @classmethod
     def _time(cls, v: object) -> str:
-        _parse_time(v)
+        parse_time_of_day(v)
         return str(v).strip()
 
     @field_validator("duration")
@@ -315,8 +237,8 @@ class Condition(_Strict):
     @field_validator("field")
     @classmethod
     def _field(cls, v: str) -> str:
-        if v not in CASE_FIELDS:
-            raise ValueError(f"unknown case field {v!r}; known: {', '.join(CASE_FIELDS)}")
+        if v not in CASE_RULE_FIELDS:
+            raise ValueError(f"unknown case field {v!r}; known: {', '.join(CASE_RULE_FIELDS)}")
         return v
 
     @model_validator(mode="after")
@@ -388,9 +310,9 @@ class FileDecl(_Strict):
     def _tz(cls, v: str | None) -> str | None:
         if v is not None:
             try:
-                ZoneInfo(v)
+                zone(v)
             except (ZoneInfoNotFoundError, ValueError):
-                raise ValueError(f"unknown time zone {v!r} (e.g. Asia/Taipei)") from None
+                raise ValueError(f"unknown time zone {v!r} (e.g. {DEFAULT_TIMEZONE})") from None
         return v
 
     @field_validator("domain")
@@ -464,10 +386,6 @@ class CityConfig:
     closures: dict[date, str] = field(default_factory=dict)
     files: list[str] = field(default_factory=list)
 
-    @property
-    def zone(self) -> ZoneInfo:
-        return ZoneInfo(self.timezone)
-
 
 @dataclass
 class Config:
@@ -478,242 +396,91 @@ class Config:
             yield from city.series.values()
 
 
-def _format_loc(loc: Sequence[str | int]) -> str:
-    parts: list[str] = []
-    for p in loc:
-        if isinstance(p, int):
-            parts.append(f"[{p}]")
-        else:
-            parts.append(("." if parts else "") + p)
-    return "".join(parts)
-
-
-def _pydantic_errors(doc: YamlDocument, exc: ValidationError) -> list[str]:
-    out: list[str] = []
-    for err in exc.errors():
-        raw_loc = [p for p in err["loc"]]
-        # Drop pydantic's union/validator tags (e.g. 'RuleNode', 'function-before[...]').
-        loc: list[str | int] = []
-        for p in raw_loc:
-            if isinstance(p, str) and (
-                p[:1].isupper() or "[" in p or p in ("str", "dict[str,any]")
-            ):
-                continue
-            loc.append("in" if p == "in_" else "not" if p == "not_" else p)
-        path: Path_ = tuple(loc)
-        msg = str(err["msg"])
-        if msg.startswith("Value error, "):
-            msg = msg[len("Value error, ") :]
-        kind = err["type"]
-        if kind == "extra_forbidden":
-            msg = f"unknown key {loc[-1]!r}" if loc else "unknown key"
-        elif kind == "missing":
-            msg = f"missing required key {loc[-1]!r}" if loc else msg
-        where = _format_loc(loc)
-        line = doc.line_of(path)
-        text = (
-            f"{doc.filename}:{line}: {where}: {msg}" if where else f"{doc.filename}:{line}: {msg}"
+def _district_instances(
+    decl: SeriesDecl, cadence: Cadence | None, city: CityConfig, problems: list[str]
+) -> list[SeriesInstance]:
+    """One instance per district (per_district: true), in declaration order."""
+    names = decl.districts if decl.districts is not None else list(city.districts)
+    if not names:
+        problems.append("per_district: true but the city declares no districts")
+        return []
+    out: list[SeriesInstance] = []
+    for i, name in enumerate(names):
+        d = city.districts.get(name)
+        if d is None:
+            problems.append(f"district {name!r} is not declared in 'districts'")
+            continue
+        code = d.code or name
+        out.append(
+            SeriesInstance(
+                key=f"{decl.id}-{code}",
+                district=name,
+                zone=None,
+                title=decl.title.replace("{district}", name),
+                cadence=for_instance(cadence, i) if cadence else None,
+            )
         )
-        if text not in out:
-            out.append(text)
     return out
 
 
-def _instances(
+def _fan_out_problem(zones: list[str] | None, cadence: Cadence | None) -> str | None:
+    """Why a cadence such as 每月5區各召開1次 does not fit the series' zones, if it does not."""
+    if cadence is None or cadence.fan_out is None:
+        return None
+    if not zones:
+        return (
+            f"cadence {cadence.source!r} fans out over {cadence.fan_out} zones: "
+            f"declare them with zones: [..] on the series"
+        )
+    if len(zones) != cadence.fan_out:
+        return (
+            f"cadence {cadence.source!r} names {cadence.fan_out} zones "
+            f"but the series declares {len(zones)}"
+        )
+    return None
+
+
+def _zone_instances(
+    decl: SeriesDecl, zones: list[str], cadence: Cadence | None, problems: list[str]
+) -> list[SeriesInstance]:
+    if len(set(zones)) != len(zones):
+        problems.append("zones are listed twice")
+    return [
+        SeriesInstance(
+            key=f"{decl.id}-z{i + 1}",
+            district=None,
+            zone=name,
+            title=decl.title.replace("{zone}", name).replace("{district}", name),
+            cadence=for_instance(cadence, i) if cadence else None,
+        )
+        for i, name in enumerate(zones)
+    ]
+
+
+def series_instances(
     decl: SeriesDecl, cadence: Cadence | None, city: CityConfig
 ) -> tuple[list[SeriesInstance], list[str]]:
     """Fan a series out over districts or zones. Returns (instances, problems)."""
     problems: list[str] = []
     if decl.per_district:
-        names = decl.districts if decl.districts is not None else list(city.districts)
-        if not names:
-            problems.append("per_district: true but the city declares no districts")
-            return [], problems
-        out: list[SeriesInstance] = []
-        for i, name in enumerate(names):
-            d = city.districts.get(name)
-            if d is None:
-                problems.append(f"district {name!r} is not declared in 'districts'")
-                continue
-            code = d.code or name
-            out.append(
-                SeriesInstance(
-                    key=f"{decl.id}-{code}",
-                    district=name,
-                    zone=None,
-                    title=decl.title.replace("{district}", name),
-                    cadence=for_instance(cadence, i) if cadence else None,
-                )
-            )
-        return out, problems
+        return _district_instances(decl, cadence, city, problems), problems
     if decl.districts is not None:
         problems.append("'districts' on a series needs per_district: true")
-    zones = decl.zones
-    if cadence is not None and cadence.fan_out is not None:
-        if not zones:
-            problems.append(
-                f"cadence {cadence.source!r} fans out over {cadence.fan_out} zones: "
-                f"declare them with zones: [..] on the series"
-            )
-            return [], problems
-        if len(zones) != cadence.fan_out:
-            problems.append(
-                f"cadence {cadence.source!r} names {cadence.fan_out} zones "
-                f"but the series declares {len(zones)}"
-            )
-            return [], problems
-    if zones:
-        if len(set(zones)) != len(zones):
-            problems.append("zones are listed twice")
-        out = []
-        for i, zone in enumerate(zones):
-            out.append(
-                SeriesInstance(
-                    key=f"{decl.id}-z{i + 1}",
-                    district=None,
-                    zone=zone,
-                    title=decl.title.replace("{zone}", zone).replace("{district}", zone),
-                    cadence=for_instance(cadence, i) if cadence else None,
-                )
-            )
-        return out, problems
+    fan_out = _fan_out_problem(decl.zones, cadence)
+    if fan_out is not None:
+        problems.append(fan_out)
+        return [], problems
+    if decl.zones:
+        return _zone_instances(decl, decl.zones, cadence, problems), problems
     if "{district}" in decl.title or "{zone}" in decl.title:
         problems.append("title uses {district}/{zone} but the series is not per_district or zoned")
     return [SeriesInstance(decl.id, None, None, decl.title, cadence)], problems
 
 
-def build_config(docs: Sequence[YamlDocument]) -> Config:
-    """Validate documents and resolve them into a Config. Raises SourceError."""
-    errors: list[str] = []
-    parsed: list[tuple[YamlDocument, FileDecl]] = []
-    for doc in docs:
-        if not isinstance(doc.data, dict):
-            errors.append(f"{doc.filename}:1: expected a mapping with 'city:' and 'series:'")
-            continue
-        try:
-            parsed.append((doc, FileDecl.model_validate(doc.data)))
-        except ValidationError as exc:
-            errors.extend(_pydantic_errors(doc, exc))
-    if errors:
-        raise SourceError(errors)
-
-    cities: dict[str, CityConfig] = {}
-    series_seen: dict[str, str] = {}
-    # First pass: merge the city-level declarations so references can be checked.
-    for doc, fd in parsed:
-        city = cities.get(fd.city)
-        if city is None:
-            city = cities[fd.city] = CityConfig(
-                name=fd.city, timezone="Asia/Taipei", domain="", files=[]
-            )
-        city.files.append(doc.filename)
-        if fd.timezone:
-            if city.timezone != "Asia/Taipei" and city.timezone != fd.timezone:
-                errors.append(f"{doc.where(('timezone',))}: conflicting timezone for {fd.city}")
-            city.timezone = fd.timezone
-        if fd.domain:
-            if city.domain and city.domain != fd.domain:
-                errors.append(f"{doc.where(('domain',))}: conflicting domain for {fd.city}")
-            city.domain = fd.domain
-        for i, a in enumerate(fd.agencies):
-            if a.code in city.agencies:
-                errors.append(f"{doc.where(('agencies', i))}: agency {a.code!r} declared twice")
-            city.agencies[a.code] = a
-        for i, d in enumerate(fd.districts):
-            if d.name in city.districts:
-                errors.append(f"{doc.where(('districts', i))}: district {d.name!r} declared twice")
-            city.districts[d.name] = d
-        codes = [d.code for d in city.districts.values() if d.code]
-        if len(codes) != len(set(codes)):
-            errors.append(f"{doc.where(('districts',))}: two districts share a code")
-        for i, r in enumerate(fd.listing_rules):
-            if r.id in city.listing_rules:
-                errors.append(
-                    f"{doc.where(('listing_rules', i))}: listing rule {r.id!r} declared twice"
-                )
-            city.listing_rules[r.id] = r
-        for c in fd.closures:
-            city.closures[c.date] = c.reason
-    for name, city in cities.items():
-        if not city.domain:
-            errors.append(f"{city.files[0]}:1: city {name} needs a 'domain:' (used in UIDs)")
-
-    # Second pass: people and series, with references checked.
-    for doc, fd in parsed:
-        city = cities[fd.city]
-        for i, p in enumerate(fd.people):
-            if p.agency is not None and p.agency not in city.agencies:
-                errors.append(
-                    f"{doc.where(('people', i, 'agency'))}: people[{i}].agency: "
-                    f"agency {p.agency!r} is not declared in 'agencies'"
-                )
-            city.people[p.email] = p
-        for i, s in enumerate(fd.series):
-            base: Path_ = ("series", i)
-            if s.id in series_seen:
-                errors.append(
-                    f"{doc.where(base + ('id',))}: series[{i}].id: duplicate series id {s.id!r} "
-                    f"(first declared at {series_seen[s.id]})"
-                )
-                continue
-            series_seen[s.id] = doc.where(base + ("id",))
-            for key in ("organizer",):
-                code = getattr(s, key)
-                if code is not None and code not in city.agencies:
-                    errors.append(
-                        f"{doc.where(base + (key,))}: series[{i}].{key}: "
-                        f"agency {code!r} is not declared in 'agencies'"
-                    )
-            for group in ("required", "optional"):
-                for j, code in enumerate(getattr(s.invite, group)):
-                    if code not in city.agencies:
-                        errors.append(
-                            f"{doc.where(base + ('invite', group, j))}: series[{i}].invite.{group}: "
-                            f"agency {code!r} is not declared in 'agencies'"
-                        )
-            for zone, names in (s.agenda.zone_districts or {}).items():
-                for name in names:
-                    if name not in city.districts:
-                        errors.append(
-                            f"{doc.where(base + ('agenda', 'zone_districts', zone))}: "
-                            f"series[{i}].agenda.zone_districts: district {name!r} is not declared"
-                        )
-            if s.agenda.listing_rule and s.agenda.listing_rule not in city.listing_rules:
-                errors.append(
-                    f"{doc.where(base + ('agenda', 'listing_rule'))}: series[{i}].agenda.listing_rule: "
-                    f"listing rule {s.agenda.listing_rule!r} is not declared in 'listing_rules'"
-                )
-            cadence: Cadence | None = None
-            if s.cadence is not None:
-                try:
-                    cadence = parse_cadence(s.cadence, anchor_month=s.anchor_month)
-                except CadenceError as exc:
-                    errors.append(f"{doc.where(base + ('cadence',))}: series[{i}].cadence: {exc}")
-                    continue
-            instances, problems = _instances(s, cadence, city)
-            for problem in problems:
-                errors.append(f"{doc.where(base + ('id',))}: series[{i}] ({s.id}): {problem}")
-            if problems:
-                continue
-            city.series[s.id] = SeriesSpec(
-                id=s.id,
-                city=city.name,
-                decl=s,
-                cadence=cadence,
-                instances=tuple(instances),
-                start_time=_parse_time(s.time),
-                duration=parse_duration(s.duration),
-                policy=HolidayPolicy(s.holidays),
-            )
-    if errors:
-        raise SourceError(errors)
-    return Config(cities=cities)
-
-
 def spec_from_decl(city: CityConfig, decl: SeriesDecl) -> SeriesSpec:
     """Rebuild a SeriesSpec from a stored declaration (already validated once)."""
     cadence = parse_cadence(decl.cadence, anchor_month=decl.anchor_month) if decl.cadence else None
-    instances, problems = _instances(decl, cadence, city)
+    instances, problems = series_instances(decl, cadence, city)
     if problems:
         raise ValueError("; ".join(problems))
     return SeriesSpec(
@@ -722,7 +489,7 @@ def spec_from_decl(city: CityConfig, decl: SeriesDecl) -> SeriesSpec:
         decl=decl,
         cadence=cadence,
         instances=tuple(instances),
-        start_time=_parse_time(decl.time),
+        start_time=parse_time_of_day(decl.time),
         duration=parse_duration(decl.duration),
         policy=HolidayPolicy(decl.holidays),
     )

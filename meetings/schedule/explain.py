@@ -8,15 +8,47 @@ from __future__ import annotations
 from dataclasses import replace
 from datetime import date
 from typing import Any
-from zoneinfo import ZoneInfo
 
 from sqlalchemy.orm import Session
 
 from meetings.db import Series
+from meetings.kernel.localtime import local, zone
 from meetings.kernel.rocdate import format_roc_date, format_roc_datetime
 from meetings.schedule.cadence import describe_zh
-from meetings.schedule.operations import SpecRegistry, office_calendar_for
-from meetings.schedule.planning import POLICY_ZH, plan_series
+from meetings.schedule.declarations import SeriesInstance, SeriesSpec
+from meetings.schedule.planning import POLICY_ZH, PlannedOccurrence, plan_series
+from meetings.schedule.registry import SpecRegistry, office_calendar_for
+from meetings.schedule.workdays import HolidayPolicy, OfficeCalendar
+
+
+def _upcoming(p: PlannedOccurrence, policy: HolidayPolicy, tz: str) -> dict[str, Any]:
+    """One planned date as ``{"nominal_date", "start", "roc"}`` (start None when skipped)."""
+    nominal = p.nominal_date.isoformat()
+    if p.placement is None:
+        roc = f"{format_roc_date(p.nominal_date)} 停開（{POLICY_ZH[policy]}）"
+        return {"nominal_date": nominal, "start": None, "roc": roc}
+    start = local(p.placement.start_at, tz)
+    roc = format_roc_datetime(start)
+    if p.placement.moved_reason:
+        roc += f"（原訂{format_roc_date(p.nominal_date)}，{p.placement.moved_reason}）"
+    return {"nominal_date": nominal, "start": start.isoformat(), "roc": roc}
+
+
+def _instance(
+    spec: SeriesSpec, inst: SeriesInstance, today: date, cal: OfficeCalendar, tz: str, count: int
+) -> dict[str, Any]:
+    """One instance of a series with its next ``count`` dates (within three years)."""
+    horizon = date(today.year + 3, 12, 31)
+    planned = plan_series(replace(spec, instances=(inst,)), today, horizon, cal, zone(tz))
+    return {
+        "key": inst.key,
+        "title": inst.title,
+        "district": inst.district,
+        "zone": inst.zone,
+        "label": inst.district or inst.zone or "",
+        "rrule": inst.cadence.rrule if inst.cadence else None,
+        "next": [_upcoming(p, spec.policy, tz) for p in planned[:count]],
+    }
 
 
 def explain_series(session: Session, series: Series, today: date, count: int = 5) -> dict[str, Any]:
@@ -26,7 +58,6 @@ def explain_series(session: Session, series: Series, today: date, count: int = 5
     ``{"nominal_date", "start" (ISO or None when skipped), "roc"}``.
     """
     spec = SpecRegistry(session).spec(series)
-    tz = ZoneInfo(series.city.timezone)
     out: dict[str, Any] = {
         "id": spec.id,
         "city": spec.city,
@@ -47,40 +78,6 @@ def explain_series(session: Session, series: Series, today: date, count: int = 5
     out["anchor_month"] = spec.cadence.anchor_month
     out["adhoc_allowed"] = spec.cadence.adhoc_allowed or spec.decl.adhoc
     cal = office_calendar_for(session, series.city_id)
-    horizon = date(today.year + 3, 12, 31)
-    instances = []
-    for inst in spec.instances:
-        upcoming: list[dict[str, Any]] = []
-        for p in plan_series(replace(spec, instances=(inst,)), today, horizon, cal, tz):
-            if p.placement is None:
-                roc = f"{format_roc_date(p.nominal_date)} 停開（{POLICY_ZH[spec.policy]}）"
-                upcoming.append(
-                    {"nominal_date": p.nominal_date.isoformat(), "start": None, "roc": roc}
-                )
-            else:
-                local = p.placement.start_at.astimezone(tz)
-                roc = format_roc_datetime(local)
-                if p.placement.moved_reason:
-                    roc += f"（原訂{format_roc_date(p.nominal_date)}，{p.placement.moved_reason}）"
-                upcoming.append(
-                    {
-                        "nominal_date": p.nominal_date.isoformat(),
-                        "start": local.isoformat(),
-                        "roc": roc,
-                    }
-                )
-            if len(upcoming) >= count:
-                break
-        instances.append(
-            {
-                "key": inst.key,
-                "title": inst.title,
-                "district": inst.district,
-                "zone": inst.zone,
-                "label": inst.district or inst.zone or "",
-                "rrule": inst.cadence.rrule if inst.cadence else None,
-                "next": upcoming,
-            }
-        )
-    out["instances"] = instances
+    tz = series.city.timezone
+    out["instances"] = [_instance(spec, i, today, cal, tz, count) for i in spec.instances]
     return out

@@ -15,14 +15,16 @@ import csv
 import io
 import re
 from calendar import isleap
-from collections.abc import Mapping
-from dataclasses import dataclass
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
 from datetime import date, timedelta
 from enum import StrEnum
 from functools import lru_cache
 
 from holidays import country_holidays
 from holidays.countries.taiwan import Taiwan, TaiwanStaticHolidays
+
+from meetings.kernel.rocdate import WEEKDAYS_ZH
 
 __all__ = [
     "CalendarFileError",
@@ -37,7 +39,6 @@ __all__ = [
     "parse_dgpa_calendar",
 ]
 
-WEEKDAYS_ZH = "一二三四五六日"
 REASON_WEEKEND = "週末"
 REASON_MAKEUP = "補行上班"
 DGPA_SOURCE = "行政院人事行政總處辦公日曆表"
@@ -281,102 +282,127 @@ class CalendarFileError(Exception):
         super().__init__("\n".join(self.errors))
 
 
+def _records(text: str) -> Iterator[tuple[int, list[str]]]:
+    """The CSV records of ``text``, each with the physical line it starts on (a quoted
+    cell may span lines)."""
+    reader = csv.reader(io.StringIO(text.lstrip("\ufeff"), newline=""))
+    consumed = 0  # physical lines consumed so far
+    for row in reader:
+        line, consumed = consumed + 1, reader.line_num
+        yield line, row
+
+
+def _header(records: Iterator[tuple[int, list[str]]], filename: str) -> tuple[int, list[str]]:
+    """(line, column names) of the first non-blank record; a stray BOM is dropped."""
+    for line, row in records:
+        if any(cell.strip() for cell in row):
+            return line, [c.replace("\ufeff", "").strip() for c in row]
+    raise CalendarFileError([f"{filename}:1: header: missing header row"])
+
+
+@dataclass
+class _RowReader:
+    """Checks the data rows of one file, collecting every problem."""
+
+    filename: str
+    header: list[str]
+    errors: list[str] = field(default_factory=list)
+    first_seen: dict[date, int] = field(default_factory=dict)
+    index: dict[str, int] = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.index = {c: self.header.index(c) for c in DGPA_COLUMNS}
+
+    def err(self, line: int, column: str, message: str) -> None:
+        self.errors.append(f"{self.filename}:{line}: {column}: {message}")
+
+    def cell(self, row: list[str], column: str) -> str | None:
+        i = self.index[column]
+        return row[i].strip() if i < len(row) else None
+
+    def day(self, line: int, raw: str | None) -> tuple[date | None, bool]:
+        """(the date, whether it is usable: valid and not a duplicate)."""
+        day: date | None = None
+        if raw is None:
+            self.err(line, COL_DATE, "missing column")
+        elif not _DATE_RE.fullmatch(raw):
+            self.err(line, COL_DATE, f"expected YYYYMMDD, got {raw!r}")
+        else:
+            try:
+                day = date(int(raw[:4]), int(raw[4:6]), int(raw[6:]))
+            except ValueError:
+                self.err(line, COL_DATE, f"no such date {raw!r}")
+        if day is None:
+            return None, False
+        if day in self.first_seen:
+            first = self.first_seen[day]
+            self.err(line, COL_DATE, f"duplicate date {day.isoformat()} (first on line {first})")
+            return day, False
+        self.first_seen[day] = line
+        return day, True
+
+    def weekday_ok(self, line: int, raw: str | None, day: date | None) -> bool:
+        if raw is None:
+            self.err(line, COL_WEEKDAY, "missing column")
+        elif raw not in WEEKDAYS_ZH or len(raw) != 1:
+            self.err(line, COL_WEEKDAY, f"expected one of {WEEKDAYS_ZH}, got {raw!r}")
+        elif day is not None and WEEKDAYS_ZH[day.weekday()] != raw:
+            self.err(
+                line,
+                COL_WEEKDAY,
+                f"{raw!r} does not match {day.isoformat()} (星期{WEEKDAYS_ZH[day.weekday()]})",
+            )
+        else:
+            return True
+        return False
+
+    def day_off_ok(self, line: int, raw: str | None) -> bool:
+        if raw is None:
+            self.err(line, COL_DAY_OFF, "missing column")
+        elif raw not in _DAY_OFF_VALUES:
+            self.err(line, COL_DAY_OFF, f"expected 0 (working) or 2 (day off), got {raw!r}")
+        else:
+            return True
+        return False
+
+    def row(self, line: int, row: list[str]) -> tuple[date, tuple[bool, str]] | None:
+        """The day a row declares, or None when it has a problem (recorded in ``errors``)."""
+        width = len(self.header)
+        if len(row) > width and any(cell.strip() for cell in row[width:]):
+            self.err(line, "row", f"{len(row)} fields, header has {width}")
+        raw_date, raw_weekday, raw_off, note = (self.cell(row, c) for c in DGPA_COLUMNS)
+        day, ok = self.day(line, raw_date)
+        ok = self.weekday_ok(line, raw_weekday, day) and ok
+        ok = self.day_off_ok(line, raw_off) and ok
+        if note is None:
+            self.err(line, COL_NOTE, "missing column")
+            ok = False
+        if ok and day is not None and raw_off is not None and note is not None:
+            return day, (_DAY_OFF_VALUES[raw_off], note)
+        return None
+
+
 def parse_dgpa_calendar(text: str, filename: str) -> dict[date, tuple[bool, str]]:
     """Parse the DGPA「政府行政機關辦公日曆表」CSV into ``date -> (is_day_off, note)``.
 
     Columns: 西元日期 (YYYYMMDD), 星期 (一..日), 是否放假 (0 working, 2 day off), 備註.
     All problems are collected and raised together as `CalendarFileError`.
     """
-    errors: list[str] = []
-    reader = csv.reader(io.StringIO(text.lstrip("\ufeff"), newline=""))
-    consumed = 0  # physical lines consumed so far
-
-    def err(line: int, column: str, message: str) -> None:
-        errors.append(f"{filename}:{line}: {column}: {message}")
-
-    header: list[str] | None = None
-    header_line = 0
-    for row in reader:
-        line, consumed = consumed + 1, reader.line_num
-        if any(cell.strip() for cell in row):
-            header, header_line = [c.replace("\ufeff", "").strip() for c in row], line
-            break
-    if header is None:
-        raise CalendarFileError([f"{filename}:1: header: missing header row"])
+    records = _records(text)
+    header_line, header = _header(records, filename)
     missing = [c for c in DGPA_COLUMNS if c not in header]
     if missing:
         raise CalendarFileError([f"{filename}:{header_line}: {c}: missing column" for c in missing])
-    index = {c: header.index(c) for c in DGPA_COLUMNS}
-
+    reader = _RowReader(filename, header)
     result: dict[date, tuple[bool, str]] = {}
-    first_seen: dict[date, int] = {}
-    for row in reader:
-        line, consumed = consumed + 1, reader.line_num
+    for line, row in records:
         if not any(cell.strip() for cell in row):
             continue
-        if len(row) > len(header) and any(cell.strip() for cell in row[len(header) :]):
-            err(line, "row", f"{len(row)} fields, header has {len(header)}")
-
-        def cell(column: str, row: list[str] = row) -> str | None:
-            i = index[column]
-            return row[i].strip() if i < len(row) else None
-
-        ok = True
-        raw_date, raw_weekday, raw_off = cell(COL_DATE), cell(COL_WEEKDAY), cell(COL_DAY_OFF)
-        note = cell(COL_NOTE)
-        day: date | None = None
-        if raw_date is None:
-            err(line, COL_DATE, "missing column")
-        elif not _DATE_RE.fullmatch(raw_date):
-            err(line, COL_DATE, f"expected YYYYMMDD, got {raw_date!r}")
-        else:
-            try:
-                day = date(int(raw_date[:4]), int(raw_date[4:6]), int(raw_date[6:]))
-            except ValueError:
-                err(line, COL_DATE, f"no such date {raw_date!r}")
-        if day is None:
-            ok = False
-        elif day in first_seen:
-            err(
-                line,
-                COL_DATE,
-                f"duplicate date {day.isoformat()} (first on line {first_seen[day]})",
-            )
-            ok = False
-        else:
-            first_seen[day] = line
-
-        if raw_weekday is None:
-            err(line, COL_WEEKDAY, "missing column")
-            ok = False
-        elif raw_weekday not in WEEKDAYS_ZH or len(raw_weekday) != 1:
-            err(line, COL_WEEKDAY, f"expected one of {WEEKDAYS_ZH}, got {raw_weekday!r}")
-            ok = False
-        elif day is not None and WEEKDAYS_ZH[day.weekday()] != raw_weekday:
-            err(
-                line,
-                COL_WEEKDAY,
-                f"{raw_weekday!r} does not match {day.isoformat()} "
-                f"(星期{WEEKDAYS_ZH[day.weekday()]})",
-            )
-            ok = False
-
-        if raw_off is None:
-            err(line, COL_DAY_OFF, "missing column")
-            ok = False
-        elif raw_off not in _DAY_OFF_VALUES:
-            err(line, COL_DAY_OFF, f"expected 0 (working) or 2 (day off), got {raw_off!r}")
-            ok = False
-
-        if note is None:
-            err(line, COL_NOTE, "missing column")
-            ok = False
-
-        if ok and day is not None and raw_off is not None and note is not None:
-            result[day] = (_DAY_OFF_VALUES[raw_off], note)
-
-    if errors:
-        raise CalendarFileError(errors)
+        found = reader.row(line, row)
+        if found is not None:
+            result[found[0]] = found[1]
+    if reader.errors:
+        raise CalendarFileError(reader.errors)
     return result
 
 

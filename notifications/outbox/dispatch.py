@@ -15,29 +15,44 @@ from datetime import datetime
 from email.headerregistry import Address
 from email.message import EmailMessage
 from typing import Any, Protocol
-from zoneinfo import ZoneInfo
 
-from sqlalchemy import select, update
+from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from meetings.db import Agency, City, Minutes, Occurrence, OutboxMessage
+from meetings.kernel.localtime import local
 from meetings.kernel.rocdate import format_roc_datetime
+from meetings.kernel.vocabulary import MessageKind, OccurrenceStatus, Origin
 from meetings.schedule.declarations import SeriesDecl
 from notifications.agenda_mail import agenda_for_email
 from notifications.email import MeetingView, compose, one_line, render
 from notifications.itip import calendar_for_message
-from notifications.mailer import PermanentFailure, TemporaryFailure
 from notifications.outbox.minutes import plan_minutes_due
-from notifications.outbox.planner import (
-    MAX_ATTEMPTS,
-    backoff,
+from notifications.outbox.planner import plan_messages
+from notifications.outbox.store import (
+    Outcome,
+    Recorded,
+    SendResult,
     claim_due,
+    claimed_rows,
+    mark_skipped,
     new_worker_id,
-    plan_messages,
+    record_outcomes,
 )
+from notifications.smtp import PermanentFailure, TemporaryFailure
 
-CALENDAR_KINDS = {"invitation": "REQUEST", "update": "REQUEST", "cancellation": "CANCEL"}
-MEETING_KINDS = {"invitation", "agenda", "reminder", "update"}
+CALENDAR_KINDS: dict[str, str] = {
+    MessageKind.INVITATION: "REQUEST",
+    MessageKind.UPDATE: "REQUEST",
+    MessageKind.CANCELLATION: "CANCEL",
+}
+# Notices that are only sent for the meeting's current version, before it starts.
+MEETING_KINDS: set[str] = {
+    MessageKind.INVITATION,
+    MessageKind.AGENDA,
+    MessageKind.REMINDER,
+    MessageKind.UPDATE,
+}
 # What an escalation email may say (planned into the row's context; no names).
 ESCALATION_FIELDS = ("case_no", "district", "rule_title", "listed_at", "deadline", "window")
 
@@ -55,6 +70,13 @@ class DispatchReport:
     retried: int = 0
     skipped: int = 0
     errors: list[str] = field(default_factory=list)
+
+    def add(self, recorded: Recorded) -> None:
+        """Count a recorded batch."""
+        self.sent += recorded.sent
+        self.failed += recorded.failed
+        self.retried += recorded.retried
+        self.errors.extend(recorded.errors)
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -111,7 +133,7 @@ def meeting_view(session: Session, occ: Occurrence, base_url: str) -> MeetingVie
         organizer_name=org.name if org else occ.series.city.name,
         organizer_email=str(org.emails[0]) if org and org.emails else None,
         status=occ.status,
-        moved_reason=occ.moved_reason if occ.origin != "event" else None,
+        moved_reason=occ.moved_reason if occ.origin != Origin.EVENT else None,
         timezone=occ.series.city.timezone,
         agenda_url=f"{base_url}/meetings/{occ.uid}",
     )
@@ -169,59 +191,81 @@ def make_job(
     """
     cache = cache or _BatchCache()
     city = cache.city(session, row.city_id)
-    sender = Address(f"{city.name} Liaison 會議通知", "noreply", city.domain)
-    recipient = Address(row.recipient_name or "", addr_spec=row.recipient)
-    extra: dict[str, Any] = {}
     view: MeetingView | None = None
     calendar: bytes | None = None
-    reply_to: str | None = None
-    if row.kind == "escalation":
-        extra = {k: str(row.context.get(k) or "") for k in ESCALATION_FIELDS}
-        extra["organizer_name"] = f"{city.name} Liaison 會議系統"
-        nxt = cache.occurrence(session, row.occurrence_uid)
-        if nxt is not None and nxt.status == "scheduled" and nxt.start_at > now:
-            local = nxt.start_at.astimezone(ZoneInfo(city.timezone))
-            extra["next_meeting"] = f"{format_roc_datetime(local)} {one_line(nxt.title)}"
+    if row.kind == MessageKind.ESCALATION:
+        extra = _escalation_extra(session, row, city, now, cache)
     else:
         occ = cache.occurrence(session, row.occurrence_uid)
         if occ is None:
             raise _Skip("meeting no longer exists")
-        if row.kind in MEETING_KINDS:
-            if occ.status == "cancelled":
-                raise _Skip("meeting cancelled")
-            if occ.start_at <= now:
-                raise _Skip("meeting already past")
-            if occ.sequence != row.sequence and row.kind != "update":
-                raise _Skip("meeting changed since planned")
-        if row.kind == "cancellation" and occ.status != "cancelled":
-            raise _Skip("meeting no longer cancelled")
+        _check_still_due(row, occ, now)
         view = cache.view(session, occ, base_url)
-        reply_to = view.organizer_email
-        if row.kind == "minutes_due":
-            if session.get(Minutes, occ.id) is not None:
-                raise _Skip("minutes recorded meanwhile")
-            extra["due"] = row.context.get("due_text", "")
-            if row.context.get("held_text"):
-                extra["when"] = row.context["held_text"]
-        if row.kind == "agenda":
-            if occ.uid not in cache.agendas:
-                cache.agendas[occ.uid] = agenda_renderer(session, occ, now)
-            rendered_agenda = cache.agendas[occ.uid]
-            if rendered_agenda is not None:
-                extra["agenda_text"], extra["agenda_html"] = rendered_agenda
+        extra = _meeting_extra(session, row, occ, now, agenda_renderer, cache)
         if row.kind in CALENDAR_KINDS:
             calendar = calendar_builder(row.kind, view, [row], now)
     return Job(
         id=row.id,
         kind=row.kind,
         message_id=row.message_id,
-        sender=sender,
-        recipient=recipient,
-        reply_to=reply_to,
+        sender=Address(f"{city.name} Liaison 會議通知", "noreply", city.domain),
+        recipient=Address(row.recipient_name or "", addr_spec=row.recipient),
+        reply_to=view.organizer_email if view is not None else None,
         view=view,
         extra=extra,
         calendar=calendar,
     )
+
+
+def _escalation_extra(
+    session: Session, row: OutboxMessage, city: City, now: datetime, cache: _BatchCache
+) -> dict[str, Any]:
+    """What an escalation email says: the planned fields and the next meeting, if any."""
+    extra = {k: str(row.context.get(k) or "") for k in ESCALATION_FIELDS}
+    extra["organizer_name"] = f"{city.name} Liaison 會議系統"
+    nxt = cache.occurrence(session, row.occurrence_uid)
+    if nxt is not None and nxt.status == OccurrenceStatus.SCHEDULED and nxt.start_at > now:
+        when = format_roc_datetime(local(nxt.start_at, city.timezone))
+        extra["next_meeting"] = f"{when} {one_line(nxt.title)}"
+    return extra
+
+
+def _check_still_due(row: OutboxMessage, occ: Occurrence, now: datetime) -> None:
+    """Raise ``_Skip`` when the meeting changed so that this message must not go out."""
+    if row.kind in MEETING_KINDS:
+        if occ.status == OccurrenceStatus.CANCELLED:
+            raise _Skip("meeting cancelled")
+        if occ.start_at <= now:
+            raise _Skip("meeting already past")
+        if occ.sequence != row.sequence and row.kind != MessageKind.UPDATE:
+            raise _Skip("meeting changed since planned")
+    if row.kind == MessageKind.CANCELLATION and occ.status != OccurrenceStatus.CANCELLED:
+        raise _Skip("meeting no longer cancelled")
+
+
+def _meeting_extra(
+    session: Session,
+    row: OutboxMessage,
+    occ: Occurrence,
+    now: datetime,
+    agenda_renderer: AgendaRenderer,
+    cache: _BatchCache,
+) -> dict[str, Any]:
+    """The kind-specific part of a meeting email: the minutes deadline, the agenda."""
+    extra: dict[str, Any] = {}
+    if row.kind == MessageKind.MINUTES_DUE:
+        if session.get(Minutes, occ.id) is not None:
+            raise _Skip("minutes recorded meanwhile")
+        extra["due"] = row.context.get("due_text", "")
+        if row.context.get("held_text"):
+            extra["when"] = row.context["held_text"]
+    if row.kind == MessageKind.AGENDA:
+        if occ.uid not in cache.agendas:
+            cache.agendas[occ.uid] = agenda_renderer(session, occ, now)
+        rendered_agenda = cache.agendas[occ.uid]
+        if rendered_agenda is not None:
+            extra["agenda_text"], extra["agenda_html"] = rendered_agenda
+    return extra
 
 
 def build_message(job: Job, now: datetime) -> EmailMessage:
@@ -285,6 +329,10 @@ async def dispatch_due(
         with sessions.begin() as session:
             plan_messages(session, now)
             plan_minutes_due(session, now)
+
+    def jobs_of(session: Session, ids: list[int]) -> list[Job]:
+        return _jobs(session, ids, now, base_url, calendar_builder, agenda_renderer, report)
+
     mailers = [mailer_factory() for _ in range(max(1, concurrency))]
     try:
         for _ in range(max_batches):
@@ -292,35 +340,13 @@ async def dispatch_due(
                 ids = claim_due(session, worker, now, limit=batch)
             if not ids:
                 break
-            jobs: list[Job] = []
             with sessions.begin() as session:
-                cache = _BatchCache()
-                rows = session.scalars(
-                    select(OutboxMessage)
-                    .where(OutboxMessage.id.in_(ids), OutboxMessage.status == "pending")
-                    .order_by(OutboxMessage.due_at, OutboxMessage.id)
-                ).all()
-                for row in rows:
-                    try:
-                        jobs.append(
-                            make_job(
-                                session,
-                                row,
-                                now,
-                                base_url,
-                                calendar_builder,
-                                agenda_renderer,
-                                cache,
-                            )
-                        )
-                    except _Skip as skip:
-                        row.status = "cancelled"
-                        row.last_error = str(skip)
-                        row.claimed_by = row.claimed_until = None
-                        report.skipped += 1
+                jobs = jobs_of(session, ids)
             results = await _send_all(mailers, jobs, now)
-            _record(sessions, results, now, report)
-            if results and all(outcome == "retry" for _, outcome, _ in results):
+            if results:
+                with sessions.begin() as session:
+                    report.add(record_outcomes(session, results, now))
+            if results and all(r.outcome == Outcome.RETRY for r in results):
                 break  # the server is refusing everything for now; try at the next tick
     finally:
         for m in mailers:
@@ -328,57 +354,35 @@ async def dispatch_due(
     return report
 
 
-def _record(
-    sessions: sessionmaker[Session],
-    results: list[tuple[int, str, str | None]],
+def _jobs(
+    session: Session,
+    ids: list[int],
     now: datetime,
+    base_url: str,
+    calendar_builder: CalendarBuilder,
+    agenda_renderer: AgendaRenderer,
     report: DispatchReport,
-) -> None:
-    """Record a batch's outcomes in one transaction: sent, retry later, or failed."""
-    if not results:
-        return
-    outcomes = {mid: (outcome, error) for mid, outcome, error in results}
-    with sessions.begin() as session:
-        sent = [mid for mid, (outcome, _) in outcomes.items() if outcome == "sent"]
-        if sent:
-            session.execute(
-                update(OutboxMessage),
-                [
-                    {
-                        "id": mid,
-                        "status": "sent",
-                        "sent_at": now,
-                        "last_error": None,
-                        "claimed_by": None,
-                        "claimed_until": None,
-                    }
-                    for mid in sent
-                ],
+) -> list[Job]:
+    """The claimed rows' jobs; rows no longer to be sent are marked skipped."""
+    cache = _BatchCache()
+    jobs: list[Job] = []
+    for row in claimed_rows(session, ids):
+        try:
+            jobs.append(
+                make_job(session, row, now, base_url, calendar_builder, agenda_renderer, cache)
             )
-            report.sent += len(sent)
-        others = [mid for mid in outcomes if outcomes[mid][0] != "sent"]
-        for row in session.scalars(select(OutboxMessage).where(OutboxMessage.id.in_(others))):
-            outcome, error = outcomes[row.id]
-            row.claimed_by = row.claimed_until = None
-            row.attempts += 1
-            row.last_error = error
-            if outcome == "failed" or row.attempts >= MAX_ATTEMPTS:
-                row.status = "failed"
-                report.failed += 1
-                report.errors.append(f"{row.message_id} → {row.recipient}: {error}")
-            else:
-                row.next_attempt_at = now + backoff(row.attempts)
-                report.retried += 1
+        except _Skip as skip:
+            mark_skipped(row, str(skip))
+            report.skipped += 1
+    return jobs
 
 
-async def _send_all(
-    mailers: list[Mailer], jobs: list[Job], now: datetime
-) -> list[tuple[int, str, str | None]]:
+async def _send_all(mailers: list[Mailer], jobs: list[Job], now: datetime) -> list[SendResult]:
     """Render and send over the workers' connections (bounded concurrency); outcome per id."""
     queue: asyncio.Queue[Job] = asyncio.Queue()
     for job in jobs:
         queue.put_nowait(job)
-    results: list[tuple[int, str, str | None]] = []
+    results: list[SendResult] = []
 
     async def work(mailer: Mailer) -> None:
         while not queue.empty():
@@ -386,11 +390,11 @@ async def _send_all(
             message = build_message(job, now)
             try:
                 await mailer.send(message, job.sender.addr_spec, job.recipient.addr_spec)
-                results.append((job.id, "sent", None))
+                results.append(SendResult(job.id, Outcome.SENT))
             except PermanentFailure as exc:
-                results.append((job.id, "failed", str(exc)))
+                results.append(SendResult(job.id, Outcome.FAILED, str(exc)))
             except TemporaryFailure as exc:
-                results.append((job.id, "retry", str(exc)))
+                results.append(SendResult(job.id, Outcome.RETRY, str(exc)))
 
     await asyncio.gather(*(work(m) for m in mailers))
     return results

@@ -13,13 +13,14 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 from typing import Any
-from zoneinfo import ZoneInfo
 
 from sqlalchemy import exists, select
 from sqlalchemy.orm import Session
 
 from meetings.db import City, HeldMeeting, Minutes, Occurrence, OutboxMessage, Series
+from meetings.kernel.localtime import local_today
 from meetings.kernel.rocdate import format_roc_date
+from meetings.kernel.vocabulary import MessageKind, MessageStatus, OccurrenceStatus
 from notifications.outbox.planner import message_id_for, secretariat_for
 
 HORIZON = timedelta(days=30)
@@ -29,12 +30,13 @@ def plan_minutes_due(session: Session, now: datetime) -> int:
     """Plan ``minutes_due`` messages for meetings whose minutes are overdue; returns how many."""
     planned = 0
     for city in session.scalars(select(City).order_by(City.id)):
-        today = now.astimezone(ZoneInfo(city.timezone)).date()
+        today = local_today(now, city.timezone)
         secretariat = secretariat_for(session, city.id)
         if not secretariat:
             continue
         already = exists().where(
-            OutboxMessage.kind == "minutes_due", OutboxMessage.occurrence_uid == Occurrence.uid
+            OutboxMessage.kind == MessageKind.MINUTES_DUE,
+            OutboxMessage.occurrence_uid == Occurrence.uid,
         )
         rows = session.execute(
             select(Occurrence, HeldMeeting)
@@ -42,7 +44,7 @@ def plan_minutes_due(session: Session, now: datetime) -> int:
             .join(Series, Series.id == Occurrence.series_id)
             .where(
                 Series.city_id == city.id,
-                Occurrence.status != "cancelled",
+                Occurrence.status != OccurrenceStatus.CANCELLED,
                 HeldMeeting.minutes_due_on < today,
                 HeldMeeting.minutes_due_on >= today - HORIZON,
                 ~exists().where(Minutes.occurrence_id == Occurrence.id),
@@ -60,9 +62,9 @@ def plan_minutes_due(session: Session, now: datetime) -> int:
                 session.add(
                     OutboxMessage(
                         message_id=message_id_for(
-                            "minutes_due", occ.uid, occ.sequence, rcpt.email, city.domain
+                            MessageKind.MINUTES_DUE, occ.uid, occ.sequence, rcpt.email, city.domain
                         ),
-                        kind="minutes_due",
+                        kind=MessageKind.MINUTES_DUE,
                         occurrence_uid=occ.uid,
                         sequence=occ.sequence,
                         city_id=city.id,
@@ -70,7 +72,7 @@ def plan_minutes_due(session: Session, now: datetime) -> int:
                         recipient_name=rcpt.name,
                         role=rcpt.role,
                         due_at=now,
-                        status="pending",
+                        status=MessageStatus.PENDING,
                         attempts=0,
                         context=context,
                         created_at=now,

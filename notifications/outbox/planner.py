@@ -1,50 +1,43 @@
-"""The durable mail outbox: planning messages from domain events, claiming, recording.
+"""Planning the durable mail outbox from domain events.
 
 Every message is a row in ``outbox_messages`` with a deterministic Message-ID
 (unique), so planning twice plans nothing new and a sent row is never sent
-again. Rows are claimed with a lease (``claimed_until``): on PostgreSQL with
-``SELECT … FOR UPDATE SKIP LOCKED``, on SQLite by a compare-and-set UPDATE
-(SQLite is single-daemon; see README). A daemon that dies mid-batch leaves its
-claims to expire and be taken again.
+again. Claiming and recording delivery is ``notifications.outbox.store``'s.
 """
 
 from __future__ import annotations
 
 import hashlib
-import uuid
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from typing import Any
 
 from dateutil.relativedelta import relativedelta
-from sqlalchemy import and_, or_, select, update
+from sqlalchemy import select
 from sqlalchemy.orm import Session, selectinload
 
 from meetings.db import Agency, City, Occurrence, OutboxEvent, OutboxMessage, Person, Series
 from meetings.kernel.rocdate import format_roc_date
-from meetings.schedule.declarations import SeriesDecl, parse_span
-from meetings.schedule.operations import office_calendar_for
+from meetings.kernel.vocabulary import (
+    MEETING_NOTICES,
+    EventKind,
+    MessageKind,
+    MessageStatus,
+    OccurrenceStatus,
+    Role,
+)
+from meetings.schedule.declarations import SeriesDecl
+from meetings.schedule.registry import office_calendar_for
+from meetings.schedule.spans import parse_span
 from meetings.schedule.workdays import OfficeCalendar
 
-KINDS = (
-    "invitation",
-    "agenda",
-    "reminder",
-    "update",
-    "cancellation",
-    "minutes_due",
-    "escalation",
+DEFAULT_REMINDERS: tuple[tuple[str, MessageKind], ...] = (
+    ("14d", MessageKind.INVITATION),
+    ("7d", MessageKind.AGENDA),
+    ("1d", MessageKind.REMINDER),
 )
-DEFAULT_REMINDERS: tuple[tuple[str, str], ...] = (
-    ("14d", "invitation"),
-    ("7d", "agenda"),
-    ("1d", "reminder"),
-)
-# Messages about the meeting itself: a move supersedes them, a cancellation cancels them
-# (not minutes_due or an escalation that merely points at the meeting).
-MEETING_NOTICES = frozenset({"invitation", "agenda", "reminder", "update", "cancellation"})
-MAX_ATTEMPTS = 8
-LEASE = timedelta(minutes=5)
+# A meeting change re-announces the meeting with one of these, to those already told.
+CHANGE_EVENTS = frozenset({EventKind.MOVED, EventKind.UPDATED, EventKind.REINSTATED})
 
 
 def message_id_for(kind: str, key: str, sequence: int, recipient: str, domain: str) -> str:
@@ -99,7 +92,9 @@ def recipients_for(session: Session, series: Series) -> list[Recipient]:
 def secretariat_for(session: Session, city_id: int) -> list[Recipient]:
     """The people with the secretariat role in a city."""
     rows = session.scalars(select(Person).where(Person.city_id == city_id)).all()
-    return [Recipient(p.email, p.name, "NON-PARTICIPANT") for p in rows if "secretariat" in p.roles]
+    return [
+        Recipient(p.email, p.name, "NON-PARTICIPANT") for p in rows if Role.SECRETARIAT in p.roles
+    ]
 
 
 def _before(span_text: str, start: datetime, calendar: OfficeCalendar) -> datetime:
@@ -244,7 +239,7 @@ class Planner:
             recipient_name=rcpt.name,
             role=rcpt.role,
             due_at=due,
-            status="pending",
+            status=MessageStatus.PENDING,
             attempts=0,
             context=context,
             created_at=self.now,
@@ -265,26 +260,30 @@ class Planner:
         )
         calendar = self._calendar(series.city_id)
         due_list = [(kind, _before(before, occ.start_at, calendar)) for before, kind in plan]
-        overdue_now = [k for k, due in due_list if due <= self.now and k != "reminder"]
-        recipients = self._recipients_for(series)
+        overdue_now = [k for k, due in due_list if due <= self.now and k != MessageKind.REMINDER]
         for kind, due in due_list:
             if kind in sent_kinds:
                 continue
             if due <= self.now:
                 # A reminder is pointless beside an invitation or agenda going out now.
-                if kind == "reminder" and overdue_now:
+                if kind == MessageKind.REMINDER and overdue_now:
                     continue
                 due = self.now
-            for rcpt in recipients:
-                self._add(
-                    occ.uid, kind, occ.sequence, series.city, rcpt, due, {"uid": occ.uid}, existing
-                )
+            self._to_all(occ, kind, due, existing)
+
+    def _to_all(self, occ: Occurrence, kind: str, due: datetime, existing: set[str]) -> None:
+        """Plan one ``kind`` message about ``occ`` for each of its series' recipients."""
+        series = occ.series
+        for rcpt in self._recipients_for(series):
+            self._add(
+                occ.uid, kind, occ.sequence, series.city, rcpt, due, {"uid": occ.uid}, existing
+            )
 
     # -- event handling -----------------------------------------------------------
 
     def handle(self, event: OutboxEvent) -> None:
         kind = event.kind
-        if kind == "escalation":
+        if kind == EventKind.ESCALATION:
             self._escalation(event)
             return
         if not kind.startswith("occurrence.") or event.occurrence_uid is None:
@@ -296,52 +295,62 @@ class Planner:
             return  # a later event for this meeting will plan from its newest state
         messages = self._messages(occ.uid)
         existing = {m.message_id for m in messages}
-        sent_kinds = {m.kind for m in messages if m.status == "sent"}
+        sent_kinds = {m.kind for m in messages if m.status == MessageStatus.SENT}
         past = occ.start_at <= self.now
-        if kind == "occurrence.cancelled":
-            for m in messages:
-                if m.status == "pending" and m.kind in MEETING_NOTICES - {"cancellation"}:
-                    m.status = "cancelled"
-                    self.report.cancelled += 1
-            if sent_kinds and not past:
-                for rcpt in self._recipients_for(occ.series):
-                    self._add(
-                        occ.uid,
-                        "cancellation",
-                        occ.sequence,
-                        occ.series.city,
-                        rcpt,
-                        self.now,
-                        {"uid": occ.uid},
-                        existing,
-                    )
+        if kind == EventKind.CANCELLED:
+            self._cancelled(occ, messages, sent_kinds, existing, past=past)
             return
-        if occ.status != "scheduled" or past:
+        if occ.status != OccurrenceStatus.SCHEDULED or past:
             return
-        if kind in ("occurrence.moved", "occurrence.updated", "occurrence.reinstated"):
-            for m in messages:
-                if (
-                    m.status == "pending"
-                    and m.kind in MEETING_NOTICES
-                    and m.sequence < occ.sequence
-                ):
-                    m.status = "superseded"
-                    self.report.superseded += 1
-            if sent_kinds - {"cancellation"}:
-                for rcpt in self._recipients_for(occ.series):
-                    self._add(
-                        occ.uid,
-                        "update",
-                        occ.sequence,
-                        occ.series.city,
-                        rcpt,
-                        self.now,
-                        {"uid": occ.uid},
-                        existing,
-                    )
-                # the update carries the new calendar entry; don't invite again
-                sent_kinds = sent_kinds | {"invitation"}
+        if kind in CHANGE_EVENTS:
+            sent_kinds = self._changed(occ, messages, sent_kinds, existing)
         self._plan_regular(occ, sent_kinds, existing)
+
+    def _cancelled(
+        self,
+        occ: Occurrence,
+        messages: list[OutboxMessage],
+        sent_kinds: set[str],
+        existing: set[str],
+        *,
+        past: bool,
+    ) -> None:
+        """Cancel the pending notices; tell those already told (unless it is past)."""
+        for m in messages:
+            if (
+                m.status == MessageStatus.PENDING
+                and m.kind in MEETING_NOTICES
+                and m.kind != MessageKind.CANCELLATION
+            ):
+                m.status = MessageStatus.CANCELLED
+                self.report.cancelled += 1
+        if sent_kinds and not past:
+            self._to_all(occ, MessageKind.CANCELLATION, self.now, existing)
+
+    def _changed(
+        self,
+        occ: Occurrence,
+        messages: list[OutboxMessage],
+        sent_kinds: set[str],
+        existing: set[str],
+    ) -> set[str]:
+        """Supersede notices of older versions; send an update to those already told.
+
+        Returns the kinds to treat as sent from now on.
+        """
+        for m in messages:
+            if (
+                m.status == MessageStatus.PENDING
+                and m.kind in MEETING_NOTICES
+                and m.sequence < occ.sequence
+            ):
+                m.status = MessageStatus.SUPERSEDED
+                self.report.superseded += 1
+        if sent_kinds - {MessageKind.CANCELLATION}:
+            self._to_all(occ, MessageKind.UPDATE, self.now, existing)
+            # the update carries the new calendar entry; don't invite again
+            return sent_kinds | {MessageKind.INVITATION}
+        return sent_kinds
 
     def _escalation(self, event: OutboxEvent) -> None:
         payload = event.payload
@@ -360,7 +369,10 @@ class Planner:
         assert city is not None
         key = f"escalation-event-{event.id}"
         secretariat = secretariat_for(self.session, city_id)
-        mids = [message_id_for("escalation", key, 0, r.email, city.domain) for r in secretariat]
+        mids = [
+            message_id_for(MessageKind.ESCALATION, key, 0, r.email, city.domain)
+            for r in secretariat
+        ]
         existing = set(
             self.session.scalars(
                 select(OutboxMessage.message_id).where(OutboxMessage.message_id.in_(mids))
@@ -381,7 +393,7 @@ class Planner:
         }
         context["key"] = key
         for rcpt in secretariat:
-            self._add(key, "escalation", 0, city, rcpt, self.now, context, existing)
+            self._add(key, MessageKind.ESCALATION, 0, city, rcpt, self.now, context, existing)
 
 
 def mask_case_no(case_no: str) -> str:
@@ -413,66 +425,3 @@ def _roc_text(value: object) -> str:
 def plan_messages(session: Session, now: datetime) -> PlanReport:
     """Plan messages for every unprocessed domain event."""
     return Planner(session, now).run()
-
-
-# --- claiming ---------------------------------------------------------------------
-
-
-def new_worker_id() -> str:
-    return uuid.uuid4().hex[:16]
-
-
-def claim_due(session: Session, worker: str, now: datetime, limit: int = 50) -> list[int]:
-    """Claim up to ``limit`` due messages for ``worker``; returns their ids."""
-    due = and_(
-        OutboxMessage.status == "pending",
-        OutboxMessage.due_at <= now,
-        or_(OutboxMessage.next_attempt_at.is_(None), OutboxMessage.next_attempt_at <= now),
-        or_(OutboxMessage.claimed_until.is_(None), OutboxMessage.claimed_until < now),
-    )
-    until = now + LEASE
-    if session.get_bind().dialect.name == "postgresql":
-        ids = list(
-            session.scalars(
-                select(OutboxMessage.id)
-                .where(due)
-                .order_by(OutboxMessage.due_at, OutboxMessage.id)
-                .limit(limit)
-                .with_for_update(skip_locked=True)
-            )
-        )
-        if ids:
-            session.execute(
-                update(OutboxMessage)
-                .where(OutboxMessage.id.in_(ids))
-                .values(claimed_by=worker, claimed_until=until)
-            )
-        return ids
-    # SQLite: one compare-and-set statement (the write lock makes it atomic).
-    candidates = (
-        select(OutboxMessage.id)
-        .where(due)
-        .order_by(OutboxMessage.due_at, OutboxMessage.id)
-        .limit(limit)
-        .scalar_subquery()
-    )
-    session.execute(
-        update(OutboxMessage)
-        .where(OutboxMessage.id.in_(candidates), due)
-        .values(claimed_by=worker, claimed_until=until)
-        .execution_options(synchronize_session=False)
-    )
-    return list(
-        session.scalars(
-            select(OutboxMessage.id).where(
-                OutboxMessage.claimed_by == worker,
-                OutboxMessage.claimed_until == until,
-                OutboxMessage.status == "pending",
-            )
-        )
-    )
-
-
-def backoff(attempts: int) -> timedelta:
-    """1, 2, 4, … minutes, at most an hour."""
-    return timedelta(minutes=min(60, 2 ** max(0, attempts - 1)))

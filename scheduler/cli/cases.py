@@ -1,4 +1,5 @@
-"""CLI: cases (import, events, escalation), agendas and the look-up audit."""
+"""`liaison cases|agenda|audit …`: protection cases (import, events, escalation), meeting
+agendas and the audit of case-data look-ups."""
 
 from __future__ import annotations
 
@@ -11,7 +12,24 @@ import click
 import typer
 from sqlalchemy import select
 
-from scheduler.cli.common import BadInput, date_opt, emit_json, handled, make_app
+from meetings.agendas.freeze import freeze_agenda
+from meetings.agendas.model import withhold_cases
+from meetings.agendas.queries import load_agenda
+from meetings.agendas.render import (
+    FORMATS,
+    AgendaTemplateError,
+    city_template_dirs,
+    render_agenda,
+)
+from meetings.cases.audit import audit_report, record_audit
+from meetings.cases.events import record_case_event
+from meetings.cases.importing import CaseFileError, parse_cases
+from meetings.cases.imports import import_cases
+from meetings.cases.jobs import run_case_jobs
+from meetings.cases.lookup import resolve_city
+from meetings.db import Case, CaseListing, District, ListingRule
+from meetings.schedule.occurrences import get_occurrence
+from scheduler.cli.common import BadInput, JsonOpt, NowOpt, date_opt, emit_json, handled, make_app
 
 cases_app = typer.Typer(
     help="Protection cases (個案) and their listing (列管).", no_args_is_help=True
@@ -19,10 +37,6 @@ cases_app = typer.Typer(
 agenda_app = typer.Typer(help="Meeting agendas (議程).", no_args_is_help=True)
 audit_app = typer.Typer(help="Audit of case-data look-ups (TL3.1).", no_args_is_help=True)
 
-NowOpt = Annotated[
-    str | None, typer.Option("--now", help="Pretend it is this instant (ISO 8601; default: now).")
-]
-JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON.")]
 CityOpt = Annotated[
     str | None, typer.Option("--city", help="The city (needed when several are loaded).")
 ]
@@ -105,9 +119,6 @@ def cases_import(
     as_json: JsonOpt = False,
 ) -> None:
     """Upsert cases by case_no; the whole file is one transaction. Names are masked."""
-    from meetings.cases.importing import CaseFileError, parse_cases
-    from meetings.cases.operations import import_cases, resolve_city
-    from meetings.db import District
 
     if not file.is_file():
         raise BadInput(f"{file}: no such file")
@@ -177,7 +188,6 @@ def cases_event(
     as_json: JsonOpt = False,
 ) -> None:
     """Record a case event: listing rules are re-evaluated, triggered meetings created."""
-    from meetings.cases.operations import record_case_event
 
     day = date_opt(at, "--at")
     assert day is not None
@@ -212,8 +222,6 @@ def cases_list(
     as_json: JsonOpt = False,
 ) -> None:
     """List cases (masked). Needs --as and --reason; every look-up is audited."""
-    from meetings.cases.operations import record_audit, resolve_city
-    from meetings.db import Case, CaseListing, ListingRule
 
     who = _viewer(as_, reason)
     if who is None:
@@ -275,7 +283,6 @@ def cases_escalate(now: NowOpt = None, as_json: JsonOpt = False) -> None:
     """The daemon's case pass, by hand: events from held needs-assessment meetings, the
     next round of repeating case meetings (成效評估), and escalations of listed cases
     undiscussed past their rule's window (once per listing)."""
-    from meetings.cases.operations import run_case_jobs
 
     application = make_app(now)
     with application.transaction() as session:
@@ -313,16 +320,6 @@ def agenda_show(
 ) -> None:
     """Show a meeting's agenda. Case rows need --as and --reason (audited); without
     them the agenda is shown with the case rows withheld."""
-    from meetings.agendas.model import withhold_cases
-    from meetings.agendas.queries import load_agenda
-    from meetings.agendas.render import (
-        FORMATS,
-        AgendaTemplateError,
-        city_template_dirs,
-        render_agenda,
-    )
-    from meetings.cases.operations import record_audit
-    from meetings.schedule.occurrences import get_occurrence
 
     if fmt not in FORMATS:
         raise BadInput(f"--format: must be text, html or json, not {fmt!r}")
@@ -360,7 +357,6 @@ def agenda_freeze(
     as_json: JsonOpt = False,
 ) -> None:
     """Freeze the agenda as it is now (done when the agenda email is sent)."""
-    from meetings.agendas.freeze import freeze_agenda
 
     application = make_app(now)
     with application.transaction() as session:
@@ -390,7 +386,6 @@ def audit_report_cmd(
     as_json: JsonOpt = False,
 ) -> None:
     """Look-ups of case data in a year and the share with a legitimate reason (TL3.1)."""
-    from meetings.cases.operations import audit_report
 
     if not (1 <= year <= 300 or 1912 <= year <= 2300):
         raise BadInput(f"--year: not a year: {year}")
@@ -414,77 +409,3 @@ def register(app: typer.Typer) -> None:
     app.add_typer(cases_app, name="cases")
     app.add_typer(agenda_app, name="agenda")
     app.add_typer(audit_app, name="audit")
-
-
-SAMPLE_AS_OF = (2023, 3)  # config/sample_cases.csv reads as an export of mid-March 2023
-
-
-def shifted_sample(rows: list[Any], today: Any) -> list[Any]:
-    """The sample rows with every date moved by whole months so the export looks recent."""
-    from dataclasses import replace
-
-    from dateutil.relativedelta import relativedelta
-
-    months = (today.year - SAMPLE_AS_OF[0]) * 12 + today.month - SAMPLE_AS_OF[1]
-    if months <= 0:
-        return rows
-
-    def move(d: Any) -> Any:
-        return None if d is None else d + relativedelta(months=months)
-
-    return [
-        replace(
-            r,
-            reported_at=move(r.reported_at),
-            rereported_at=move(r.rereported_at),
-            order_expiry=move(r.order_expiry),
-        )
-        for r in rows
-    ]
-
-
-def demo_cases(application: Any) -> None:
-    """`liaison demo`: import config/sample_cases.csv into 桃園市 and print an agenda.
-
-    The sample's dates are moved to the months before today, so the agenda of the
-    next 兒少保護 network meeting looks like one a secretariat would print now.
-    """
-    from config import EXAMPLES_DIR
-    from meetings.agendas.queries import load_agenda
-    from meetings.agendas.render import city_template_dirs, render_agenda
-    from meetings.cases.importing import parse_cases
-    from meetings.cases.operations import import_cases, local_today, resolve_city
-    from meetings.db import District, Occurrence
-
-    sample = EXAMPLES_DIR / "sample_cases.csv"
-    now = application.clock.now()
-    with application.transaction() as session:
-        city = resolve_city(session, "桃園市")
-        districts = list(session.scalars(select(District.name).where(District.city_id == city.id)))
-        rows = shifted_sample(parse_cases(sample, districts), local_today(now, city.timezone))
-        report = import_cases(session, city, rows, now)
-        occ = session.scalar(
-            select(Occurrence)
-            .where(
-                Occurrence.series_id == "ty-child-protection-network",
-                Occurrence.status == "scheduled",
-                Occurrence.start_at > now,
-            )
-            .order_by(Occurrence.start_at)
-            .limit(1)
-        )
-        text = None
-        if occ is not None:
-            agenda = load_agenda(session, occ, now)
-            text = render_agenda(agenda, "text", city_template_dirs(session, city.name))
-    typer.echo("")
-    typer.echo(
-        f"Sample cases (桃園市, {sample.name}, dates moved to recent months): "
-        f"{report.created} imported, {len(report.listing.listed)} listed, "
-        f"{len(report.meetings.created)} case meetings created"
-    )
-    if text is not None and occ is not None:
-        typer.echo(f"Agenda of the next 兒少保護 network meeting ({occ.uid}):")
-        typer.echo("")
-        typer.echo(text)
-        typer.echo("(the demo shows case rows; outside the demo they need --as USER --reason TEXT)")

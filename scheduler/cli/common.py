@@ -1,4 +1,4 @@
-"""Helpers shared by the CLI modules: errors → exit codes, option parsing, JSON."""
+"""Helpers shared by the CLI modules: errors → exit codes, common options, parsing, output."""
 
 from __future__ import annotations
 
@@ -7,17 +7,30 @@ import json
 import threading
 from collections.abc import Callable, Iterable
 from datetime import UTC, date, datetime, time
-from typing import Any, NoReturn, TypeVar
-from zoneinfo import ZoneInfo
+from typing import Annotated, Any, NoReturn, TypeVar
 
 import typer
 from sqlalchemy.exc import DataError, OperationalError
 
+from meetings.kernel.errors import OperationError
+from meetings.kernel.localtime import DEFAULT_TIMEZONE, local
 from meetings.kernel.rocdate import parse_date
 from meetings.kernel.yamlsource import SourceError
+from meetings.schedule.operations import ChangeReport
 from meetings.schedule.workdays import CalendarFileError
+from notifications.smtp import SmtpMailer
 from scheduler.bootstrap import App, build_app
-from scheduler.clock import FixedClock, SystemClock
+from scheduler.clock import Clock, FixedClock, SystemClock
+
+NowOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--now",
+        help="Pretend it is this instant (ISO 8601; without a zone: "
+        f"{DEFAULT_TIMEZONE}; default: now).",
+    ),
+]
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON.")]
 
 
 class BadInput(Exception):
@@ -52,7 +65,6 @@ def handled(fn: F) -> F:
     timeout) rolls the command's transaction back; the command is then run again,
     a bounded number of times with a growing pause, before it is reported (exit 1).
     """
-    from meetings.kernel.errors import OperationError
 
     @functools.wraps(fn)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
@@ -94,7 +106,11 @@ def date_opt(value: str | None, option: str) -> date | None:
 
 
 def now_opt(value: str | None) -> datetime:
-    """--now ISO → aware datetime (naive means Asia/Taipei)."""
+    """--now ISO → aware UTC instant.
+
+    A date-time without a zone is read in ``DEFAULT_TIMEZONE``: ``--now`` may concern
+    several cities, and the sample cities and every example in the docs are in it.
+    """
     if value is None:
         return SystemClock().now()
     try:
@@ -104,15 +120,46 @@ def now_opt(value: str | None) -> datetime:
             dt = datetime.combine(parse_date(value), time(0, 0))
         except ValueError:
             raise BadInput(f"--now: not a date-time: {value!r} (e.g. 2023-03-01T09:00)") from None
-    if dt.tzinfo is None:
-        dt = dt.replace(tzinfo=ZoneInfo("Asia/Taipei"))
-    return dt.astimezone(UTC)
+    return local(dt, DEFAULT_TIMEZONE).astimezone(UTC)
+
+
+def clock_for(now: str | None) -> Clock:
+    """A clock fixed at ``--now``, or the system clock when it is not given."""
+    return FixedClock(now_opt(now)) if now is not None else SystemClock()
 
 
 def make_app(now: str | None = None) -> App:
-    clock = FixedClock(now_opt(now)) if now is not None else SystemClock()
-    return build_app(clock=clock)
+    """The application from the environment's settings, with the ``--now`` clock."""
+    return build_app(clock=clock_for(now))
+
+
+def smtp_mailers(application: App) -> Callable[[], SmtpMailer]:
+    """The application's SMTP connection maker; exit 2 naming LIAISON_SMTP_URL if it is bad."""
+    try:
+        return application.mailer_factory()
+    except ValueError as exc:
+        raise BadInput(str(exc)) from None
 
 
 def emit_json(data: Any) -> None:
     typer.echo(json.dumps(data, ensure_ascii=False, indent=2, default=str))
+
+
+def print_change_report(report: ChangeReport, *, quiet_if_empty: bool = False) -> None:
+    """The meetings a schedule change created, moved, cancelled … (and its warnings)."""
+    if quiet_if_empty and not report.changed:
+        return
+    typer.echo(
+        f"meetings: {len(report.created)} created, {len(report.moved)} moved, "
+        f"{len(report.updated)} updated, {len(report.cancelled)} cancelled, "
+        f"{len(report.reinstated)} reinstated, {report.unchanged} unchanged"
+    )
+    for label, uids in (
+        ("moved", report.moved),
+        ("cancelled", report.cancelled),
+        ("reinstated", report.reinstated),
+    ):
+        for uid in uids[:50]:
+            typer.echo(f"  {label}: {uid}")
+    for w in report.warnings:
+        typer.echo(f"warning: {w}", err=True)

@@ -1,4 +1,4 @@
-"""`liaison feeds …`, `liaison tokens …` and `liaison serve` (registered by scheduler.cli.main)."""
+"""`liaison feeds …` and `liaison tokens …`: calendar feed tokens and API tokens."""
 
 from __future__ import annotations
 
@@ -6,12 +6,17 @@ from typing import Annotated
 
 import typer
 
-from scheduler.cli.common import BadInput, emit_json, handled, make_app
+from meetings.access.feeds import (
+    create_feed_token,
+    feed_urls,
+    list_feed_tokens,
+    revoke_feed_token,
+)
+from meetings.access.tokens import create_api_token, revoke_api_token
+from scheduler.cli.common import BadInput, JsonOpt, emit_json, handled, make_app
 
 feeds_app = typer.Typer(help="Calendar feed tokens (ICS subscriptions).", no_args_is_help=True)
 tokens_app = typer.Typer(help="Bearer tokens for the JSON API.", no_args_is_help=True)
-
-JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON.")]
 
 
 @feeds_app.command("create")
@@ -28,7 +33,6 @@ def feeds_create(
     as_json: JsonOpt = False,
 ) -> None:
     """Create a feed token and print its URL (https/http and webcal)."""
-    from meetings.access.feeds import create_feed_token, feed_urls
 
     given = [
         (kind, value)
@@ -62,7 +66,6 @@ def feeds_create(
 @handled
 def feeds_list(as_json: JsonOpt = False) -> None:
     """List feed tokens (ids and scopes; token values are never stored)."""
-    from meetings.access.feeds import list_feed_tokens
 
     application = make_app()
     with application.transaction() as session:
@@ -81,7 +84,6 @@ def feeds_list(as_json: JsonOpt = False) -> None:
 @handled
 def feeds_revoke(token_id: Annotated[int, typer.Argument(metavar="ID")]) -> None:
     """Revoke a feed token: its URL answers 404 from now on."""
-    from meetings.access.feeds import revoke_feed_token
 
     application = make_app()
     with application.transaction() as session:
@@ -97,7 +99,6 @@ def tokens_create(
     as_json: JsonOpt = False,
 ) -> None:
     """Create an API token (shown once; send it as `Authorization: Bearer TOKEN`)."""
-    from meetings.access.feeds import create_api_token
 
     application = make_app()
     with application.transaction() as session:
@@ -112,7 +113,6 @@ def tokens_create(
 @handled
 def tokens_revoke(token_id: Annotated[int, typer.Argument(metavar="ID")]) -> None:
     """Revoke an API token."""
-    from meetings.access.feeds import revoke_api_token
 
     application = make_app()
     with application.transaction() as session:
@@ -120,24 +120,7 @@ def tokens_revoke(token_id: Annotated[int, typer.Argument(metavar="ID")]) -> Non
     typer.echo(f"API token #{token_id} {'revoked' if changed else 'was already revoked'}")
 
 
-@handled
-def serve(
-    host: Annotated[str, typer.Option(help="Interface to listen on.")] = "127.0.0.1",
-    port: Annotated[int, typer.Option(help="TCP port.", min=1, max=65535)] = 8000,
-) -> None:
-    """Serve calendar feeds, the JSON API (/api, /openapi.json), the secretariat pages and /healthz."""
-    from scheduler.web.app import run_server
-
-    application = make_app()
-    typer.echo(f"Liaison on http://{host}:{port}  (feeds: /feeds/TOKEN.ics, API: /docs)")
-    try:
-        run_server(application, host, port)
-    finally:
-        application.close()
-
-
 def register(app: typer.Typer) -> None:
-    """Add the feeds, tokens and serve commands to the `liaison` CLI."""
+    """Add `feeds` and `tokens` to the `liaison` app."""
     app.add_typer(feeds_app, name="feeds")
     app.add_typer(tokens_app, name="tokens")
-    app.command("serve")(serve)

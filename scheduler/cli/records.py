@@ -1,4 +1,5 @@
-"""CLI: attendance, minutes, discussed cases, action items and the KPI report."""
+"""`liaison attendance|minutes|actions …`, `liaison discussed` and `liaison kpi`: what
+happened at held meetings, and the coverage KPIs."""
 
 from __future__ import annotations
 
@@ -7,21 +8,28 @@ from typing import Annotated, Any
 
 import typer
 
-from scheduler.cli.common import BadInput, date_opt, emit_json, handled, make_app
+from meetings.db import Minutes
+from meetings.kernel.vocabulary import ATTENDANCE_ZH, AttendanceStatus
+from meetings.kpis.reports import kpi_report_bytes
+from meetings.records.action_items import add_action_item, close_action_item, list_action_items
+from meetings.records.attendance import (
+    AttendanceInput,
+    RowErrors,
+    attendance_of,
+    import_attendance,
+    record_attendance,
+)
+from meetings.records.discussions import confirm_agenda_discussions, record_case_discussions
+from meetings.records.held import held_record
+from meetings.records.minutes import meetings_missing_minutes, record_minutes
+from meetings.schedule.occurrences import get_occurrence, get_series
+from scheduler.cli.common import BadInput, JsonOpt, NowOpt, date_opt, emit_json, handled, make_app
 
 attendance_app = typer.Typer(help="Attendance (簽到) of held meetings.", no_args_is_help=True)
 minutes_app = typer.Typer(help="Minutes (會議紀錄) of held meetings.", no_args_is_help=True)
 actions_app = typer.Typer(help="Action items (決議事項) and their follow-up.", no_args_is_help=True)
 
-NowOpt = Annotated[
-    str | None, typer.Option("--now", help="Pretend it is this instant (ISO 8601; default: now).")
-]
-JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON.")]
 UidArg = Annotated[str, typer.Argument(metavar="UID", help="Meeting UID (liaison schedule list).")]
-
-
-def _row_errors(exc: Any) -> BadInput:
-    return BadInput(*exc.errors)
 
 
 # --- attendance ------------------------------------------------------------------------
@@ -43,13 +51,6 @@ def attendance_record(
     as_json: JsonOpt = False,
 ) -> None:
     """Record one attendance line; the meeting is marked held."""
-    from meetings.records.operations import (
-        STATUS_ZH,
-        AttendanceInput,
-        held_record,
-        record_attendance,
-    )
-    from meetings.schedule.occurrences import get_occurrence
 
     held_on = date_opt(held_at, "--held-at")
     application = make_app(now)
@@ -75,7 +76,7 @@ def attendance_record(
         return
     who = f" ({data['person']})" if data["person"] else ""
     typer.echo(
-        f"{data['uid']}: {data['agency']}{who} {STATUS_ZH[str(data['status'])]}, "
+        f"{data['uid']}: {data['agency']}{who} {ATTENDANCE_ZH[AttendanceStatus(str(data['status']))]}, "
         f"held on {data['held_on']}"
     )
 
@@ -90,14 +91,13 @@ def attendance_import(
     as_json: JsonOpt = False,
 ) -> None:
     """Import attendance lines; any bad row → nothing imported, every bad row reported."""
-    from meetings.records.operations import RowErrors, import_attendance
 
     application = make_app(now)
     try:
         with application.transaction() as session:
             report = import_attendance(session, file, application.clock.now())
     except RowErrors as exc:
-        raise _row_errors(exc) from None
+        raise BadInput(*exc.errors) from None
     if as_json:
         emit_json({"rows": report.rows, "meetings": report.meetings})
         return
@@ -108,7 +108,6 @@ def attendance_import(
 @handled
 def attendance_list(uid: UidArg, as_json: JsonOpt = False) -> None:
     """Show the attendance recorded for a meeting."""
-    from meetings.records.operations import STATUS_ZH, attendance_of
 
     application = make_app()
     with application.transaction() as session:
@@ -128,7 +127,7 @@ def attendance_list(uid: UidArg, as_json: JsonOpt = False) -> None:
         typer.echo("no attendance recorded")
     for d in data:
         typer.echo(
-            f"{d['agency']:<10} {STATUS_ZH[str(d['status'])]:<6} {d['person'] or ''} {d['rank'] or ''}"
+            f"{d['agency']:<10} {ATTENDANCE_ZH[AttendanceStatus(str(d['status']))]:<6} {d['person'] or ''} {d['rank'] or ''}"
         )
 
 
@@ -153,9 +152,6 @@ def minutes_record(
     as_json: JsonOpt = False,
 ) -> None:
     """Store the minutes of a held meeting (kept out of feeds and emails)."""
-    from meetings.records.discussions import confirm_agenda_discussions
-    from meetings.records.operations import held_record, record_minutes
-    from meetings.schedule.occurrences import get_occurrence
 
     if not file.is_file():
         raise BadInput(f"{file}: no such file")
@@ -188,8 +184,6 @@ def minutes_record(
 @handled
 def minutes_show(uid: UidArg, as_json: JsonOpt = False) -> None:
     """Print the stored minutes of a meeting."""
-    from meetings.db import Minutes
-    from meetings.schedule.occurrences import get_occurrence
 
     application = make_app()
     with application.transaction() as session:
@@ -223,7 +217,6 @@ def discussed(
     as_json: JsonOpt = False,
 ) -> None:
     """Record the cases discussed at a held meeting (個案研討)."""
-    from meetings.records.discussions import confirm_agenda_discussions, record_case_discussions
 
     if agenda == bool(case_nos):
         raise BadInput("give the case numbers discussed, or --agenda (not both)")
@@ -249,7 +242,6 @@ def minutes_missing(
     as_json: JsonOpt = False,
 ) -> None:
     """Meetings whose minutes are past their deadline (minutes_due) and not recorded."""
-    from meetings.records.operations import meetings_missing_minutes
 
     application = make_app(now)
     with application.transaction() as session:
@@ -279,7 +271,6 @@ def actions_add(
     as_json: JsonOpt = False,
 ) -> None:
     """Add an action item (決議事項) to a held meeting."""
-    from meetings.records.operations import add_action_item
 
     due_on = date_opt(due, "--due")
     assert due_on is not None
@@ -304,7 +295,6 @@ def actions_close(
     as_json: JsonOpt = False,
 ) -> None:
     """Close an action item."""
-    from meetings.records.operations import close_action_item
 
     day = date_opt(at, "--at")
     application = make_app(now)
@@ -331,8 +321,6 @@ def actions_list(
     as_json: JsonOpt = False,
 ) -> None:
     """List action items, oldest due first."""
-    from meetings.records.operations import list_action_items
-    from meetings.schedule.occurrences import get_series
 
     application = make_app()
     with application.transaction() as session:
@@ -372,7 +360,6 @@ def kpi(
     as_json: JsonOpt = False,
 ) -> None:
     """Coverage KPIs of a year (SPEC §7), per series instance and in total."""
-    from meetings.kpis.reports import kpi_report_bytes
 
     if as_json:
         fmt = "json"

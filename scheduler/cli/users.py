@@ -1,4 +1,4 @@
-"""`liaison users …`: logins for the web pages (registered by scheduler.cli.main)."""
+"""`liaison users …`: logins for the web pages."""
 
 from __future__ import annotations
 
@@ -7,7 +7,17 @@ from typing import Annotated
 
 import typer
 
-from scheduler.cli.common import BadInput, emit_json, handled, make_app
+from meetings.access.principals import check_role
+from meetings.access.users import (
+    add_user,
+    check_email,
+    check_password,
+    list_users,
+    set_active,
+    set_password,
+    set_role,
+)
+from scheduler.cli.common import BadInput, JsonOpt, emit_json, handled, make_app
 
 users_app = typer.Typer(
     help="Logins for the web pages (admin, secretariat, participant).", no_args_is_help=True
@@ -45,8 +55,6 @@ def users_add(
     password_stdin: PasswordStdin = False,
 ) -> None:
     """Create a login; the password is asked for (or read from stdin), never an argument."""
-    from meetings.access.users import add_user, check_email, check_password, check_role
-
     check_email(email)
     check_role(role)
     password = check_password(_read_password(password_stdin))
@@ -63,7 +71,6 @@ def users_passwd(
     password_stdin: PasswordStdin = False,
 ) -> None:
     """Set a new password (every open session of the user ends)."""
-    from meetings.access.users import check_password, set_password
 
     password = check_password(_read_password(password_stdin))
     application = make_app()
@@ -79,7 +86,6 @@ def users_role(
     role: Annotated[str, typer.Argument(metavar="ROLE", help="admin | secretariat | participant")],
 ) -> None:
     """Change a user's role (every open session of the user ends)."""
-    from meetings.access.users import set_role
 
     application = make_app()
     with application.transaction() as session:
@@ -91,7 +97,6 @@ def users_role(
 @handled
 def users_disable(email: Annotated[str, typer.Argument(metavar="EMAIL")]) -> None:
     """Stop a login from working (its sessions end at once)."""
-    from meetings.access.users import set_active
 
     application = make_app()
     with application.transaction() as session:
@@ -103,7 +108,6 @@ def users_disable(email: Annotated[str, typer.Argument(metavar="EMAIL")]) -> Non
 @handled
 def users_enable(email: Annotated[str, typer.Argument(metavar="EMAIL")]) -> None:
     """Let a disabled login work again."""
-    from meetings.access.users import set_active
 
     application = make_app()
     with application.transaction() as session:
@@ -114,10 +118,9 @@ def users_enable(email: Annotated[str, typer.Argument(metavar="EMAIL")]) -> None
 @users_app.command("list")
 @handled
 def users_list(
-    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+    as_json: JsonOpt = False,
 ) -> None:
     """Every login (never a password or hash)."""
-    from meetings.access.users import list_users
 
     application = make_app()
     with application.transaction() as session:

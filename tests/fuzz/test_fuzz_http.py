@@ -22,7 +22,8 @@ from hypothesis import strategies as st
 from hypothesis.errors import FailedHealthCheck, Unsatisfiable
 from schemathesis import GenerationMode
 
-from meetings.access.feeds import create_api_token, create_feed_token
+from meetings.access.feeds import create_feed_token
+from meetings.access.tokens import create_api_token
 from scheduler.bootstrap import App
 from tests.conftest import BACKEND
 from tests.support.dbdump import dump

@@ -23,10 +23,10 @@ from hypothesis import strategies as st
 from meetings.cases.importing import CaseFileError, parse_cases
 from meetings.kernel.yamlsource import SourceError, load_yaml
 from meetings.schedule.cadence import CadenceError, parse_cadence
-from meetings.schedule.declarations import build_config
+from meetings.schedule.config_build import build_config
 from tests.conftest import BACKEND, Cli, CliResult, write
+from tests.support.configs import BASE
 from tests.support.dbdump import dump
-from tests.unit.schedule.test_config import BASE
 
 CORPUS = Path(__file__).resolve().parents[1] / "corpus"
 NOW = "2023-06-01T09:00"

@@ -9,10 +9,11 @@ from sqlalchemy import select
 
 from meetings.cases.config import load_config
 from meetings.cases.importing import parse_cases
-from meetings.cases.operations import import_cases, resolve_city
+from meetings.cases.imports import import_cases
+from meetings.cases.lookup import resolve_city
 from meetings.db import Occurrence
 from meetings.kernel.yamlsource import load_yaml
-from meetings.schedule.declarations import build_config
+from meetings.schedule.config_build import build_config
 from meetings.schedule.operations import generate_schedule
 from scheduler.bootstrap import App
 

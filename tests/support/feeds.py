@@ -17,7 +17,7 @@ from ical.calendar_stream import IcsCalendarStream
 
 from meetings.cases.config import load_config
 from meetings.kernel.yamlsource import load_yaml
-from meetings.schedule.declarations import build_config
+from meetings.schedule.config_build import build_config
 from meetings.schedule.operations import generate_schedule
 from notifications.ics import FeedEvent, build_feed
 from scheduler.bootstrap import App

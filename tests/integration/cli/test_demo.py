@@ -16,8 +16,8 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import BACKEND, EXAMPLES, REPO
-from tests.integration.daemon.test_daemon import LIAISON, free_port, run, wait_for
-from tests.unit.notifications.test_notify import everything
+from tests.support.mail import everything
+from tests.support.processes import LIAISON, free_port, run, wait_for
 
 pytestmark = pytest.mark.skipif(BACKEND != "sqlite", reason="the demo is SQLite under var/")
 

@@ -4,39 +4,15 @@ from __future__ import annotations
 
 import os
 import subprocess
-import sys
-import threading
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from datetime import date, timedelta
 from pathlib import Path
 
 import pytest
 
 from tests.conftest import REPO, write
-from tests.unit.notifications.test_notify import CONFIG
-
-LIAISON = [sys.executable, "-m", "scheduler.cli.main"]
-
-
-def wait_for(condition: Callable[[], bool], timeout: float = 30.0) -> bool:
-    """Wait until ``condition()`` holds, at most ``timeout`` seconds."""
-    deadline = time.monotonic() + timeout
-    pause = threading.Event()
-    while time.monotonic() < deadline:
-        if condition():
-            return True
-        pause.wait(0.05)
-    return condition()
-
-
-def free_port() -> int:
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
+from tests.support.configs import CONFIG
+from tests.support.processes import LIAISON, free_port, run, wait_for
 
 
 @pytest.fixture
@@ -62,10 +38,6 @@ def sink_process(tmp_path: Path, env: dict[str, str]) -> Iterator[tuple[int, Pat
     yield port, maildir
     proc.terminate()
     proc.wait(timeout=10)
-
-
-def run(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([*LIAISON, *args], env=env, capture_output=True, text=True, timeout=120)
 
 
 def test_daemon_delivers_and_a_restart_sends_nothing_twice(

@@ -34,12 +34,12 @@ from sqlalchemy import func, select
 
 from meetings.db import OutboxMessage
 from notifications.mailsink import MailSink, SinkHandler
-from notifications.outbox.planner import LEASE, MAX_ATTEMPTS
+from notifications.outbox.store import LEASE, MAX_ATTEMPTS
 from scheduler.bootstrap import build_app
 from scheduler.settings import Settings
 from tests.conftest import sqlite_only, write
-from tests.integration.daemon.test_daemon import LIAISON, free_port, wait_for
-from tests.integration.daemon.test_multi_daemon import DAILY, Daemons, process_env, seed, statuses
+from tests.support.daemons import DAILY, Daemons, process_env, seed, statuses
+from tests.support.processes import LIAISON, free_port, wait_for
 
 TIMEOUT = 120  # seconds, the bound on any one CLI run
 

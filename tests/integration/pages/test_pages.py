@@ -12,8 +12,6 @@ import httpx
 import pytest
 from sqlalchemy import func, select
 
-from meetings.access.users import add_user
-from meetings.cases.config import load_config
 from meetings.db import (
     ActionItem,
     Attendance,
@@ -25,41 +23,12 @@ from meetings.db import (
     Occurrence,
     User,
 )
-from meetings.kernel.yamlsource import load_yaml
-from meetings.schedule.declarations import build_config
-from meetings.schedule.operations import generate_schedule
 from scheduler.bootstrap import App
 from scheduler.clock import FixedClock
 from tests.conftest import taipei
-from tests.support.cases import CITY as CASES_CITY
-from tests.support.cases import FULL_NAMES, csv_text, import_text, uid
+from tests.support.cases import FULL_NAMES, uid
 from tests.support.feeds import live_server
-
-PASSWORD = "correct horse battery"
-PEOPLE = """\
-people:
-  - {email: chen@example.org, name: 陳社工, agency: DVPC, roles: [secretariat]}
-  - {email: li@example.org, name: 李警官, agency: POL}
-"""
-CITY = CASES_CITY.replace("listing_rules:\n", PEOPLE + "listing_rules:\n", 1)
-USERS = {
-    "admin@example.org": "admin",
-    "chen@example.org": "secretariat",
-    "li@example.org": "participant",
-}
-JAN = uid("cp-network", "20230111")  # 2nd Wednesday of January 2023, 14:00
-
-
-def seed(app: App, tmp_path: Path) -> None:
-    """The cases test city (with people), its first half of 2023, cases and three users."""
-    cfg = build_config([load_yaml(CITY, "city.yaml")])
-    with app.transaction() as s:
-        load_config(s, cfg, app.clock.now())
-        generate_schedule(s, date(2023, 1, 1), date(2023, 6, 30), app.clock.now())
-    import_text(app, tmp_path, csv_text())
-    with app.transaction() as s:
-        for email, role in USERS.items():
-            add_user(s, email, role, PASSWORD, app.clock.now())
+from tests.support.pages import JAN, PASSWORD, seed
 
 
 def csrf_of(html: str) -> str:
@@ -501,7 +470,7 @@ def test_repeated_failed_logins_lock_the_email_for_a_while(
 ) -> None:
     from datetime import timedelta
 
-    from scheduler.pages.router import LOGIN_FAILURES, LOGIN_WINDOW
+    from scheduler.pages.session import LOGIN_FAILURES, LOGIN_WINDOW
 
     for _ in range(LOGIN_FAILURES):
         assert browser.login("chen@example.org", "wrong password!").status_code == 401
@@ -516,9 +485,9 @@ def test_migration_0006_goes_down_and_up(app: App) -> None:
     from alembic import command
     from sqlalchemy import inspect
 
-    from scheduler.db import _alembic_config
+    from scheduler.db import alembic_config
 
-    cfg = _alembic_config(app.engine)
+    cfg = alembic_config(app.engine)
     with app.engine.begin() as conn:
         cfg.attributes["connection"] = conn
         command.downgrade(cfg, "0005")

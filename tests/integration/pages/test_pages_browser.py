@@ -23,8 +23,9 @@ from meetings.db import Attendance, Occurrence
 from scheduler.bootstrap import App
 from scheduler.clock import FixedClock
 from tests.conftest import REPO, taipei
-from tests.integration.pages.test_pages import JAN, PASSWORD, seed, uid
+from tests.support.cases import uid
 from tests.support.feeds import live_server
+from tests.support.pages import JAN, PASSWORD, seed
 
 CHROMIUM = Path(os.environ.get("LIAISON_CHROMIUM") or "/usr/bin/chromium")
 ARTIFACTS = REPO / "test-artifacts" / "pages"

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import http.client
-import os
 from collections.abc import Iterator
 from datetime import date, timedelta
 from pathlib import Path
@@ -13,11 +12,14 @@ import httpx
 import pytest
 from sqlalchemy import select, update
 
-from meetings.access.feeds import create_api_token, create_feed_token, revoke_feed_token
+from meetings.access.feeds import create_feed_token, revoke_feed_token
+from meetings.access.tokens import create_api_token
 from meetings.agendas.freeze import freeze_agenda
 from meetings.db import Agency, Case, District, Occurrence, Series
-from meetings.records.operations import AttendanceInput, record_attendance, record_minutes
-from meetings.schedule.operations import add_adhoc_meeting, add_closure
+from meetings.records.attendance import AttendanceInput, record_attendance
+from meetings.records.minutes import record_minutes
+from meetings.schedule.adhoc import add_adhoc_meeting
+from meetings.schedule.closures import add_closure
 from scheduler.bootstrap import App
 from scheduler.clock import FixedClock
 from tests.conftest import TAIPEI, taipei
@@ -32,6 +34,7 @@ from tests.support.feeds import (
     load_city,
     vevents,
 )
+from tests.support.snapshots import assert_snapshot
 
 
 @pytest.fixture
@@ -220,11 +223,7 @@ def test_snapshot_of_a_served_feed(app: App, server: LiveServer) -> None:
     data = get(server, f"/feeds/{token}.ics").content
     check_ics(data)
     assert token.encode() not in data
-    path = Path(__file__).resolve().parents[2] / "snapshots" / "feed_district_jia.ics"
-    if os.environ.get("UPDATE_SNAPSHOTS") == "1":
-        path.write_bytes(data)
-    assert path.exists(), "run with UPDATE_SNAPSHOTS=1 to create the snapshot"
-    assert data == path.read_bytes()
+    assert_snapshot("feed_district_jia.ics", data)
 
 
 def test_window_slides_with_the_clock(app: App, server: LiveServer) -> None:
@@ -318,7 +317,7 @@ def test_api_requires_a_live_bearer_token(app: App, server: LiveServer) -> None:
         issued = create_api_token(s, "secretariat", app.clock.now())
     auth = {"Authorization": f"Bearer {issued.token}"}
     assert get(server, "/api/series", **auth).status_code == 200
-    from meetings.access.feeds import revoke_api_token
+    from meetings.access.tokens import revoke_api_token
 
     with app.transaction() as s:
         revoke_api_token(s, issued.id, app.clock.now())

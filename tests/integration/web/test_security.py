@@ -22,22 +22,24 @@ import pytest
 from aiosmtpd.smtp import SMTP, Envelope, Session
 from icalendar import Calendar
 
-from meetings.access.feeds import create_api_token, create_feed_token, revoke_feed_token
+from meetings.access.feeds import create_feed_token, revoke_feed_token
+from meetings.access.tokens import create_api_token
 from meetings.cases.config import load_config
 from meetings.kernel.yamlsource import SourceError, load_yaml
-from meetings.schedule.declarations import build_config
-from meetings.schedule.operations import add_closure, generate_schedule
-from notifications.mailer import SmtpMailer, parse_smtp_url
+from meetings.schedule.closures import add_closure
+from meetings.schedule.config_build import build_config
+from meetings.schedule.operations import generate_schedule
 from notifications.mailsink import MailSink, SinkHandler
 from notifications.outbox.dispatch import dispatch_due
+from notifications.smtp import SmtpMailer, parse_smtp_url
 from scheduler.bootstrap import App
 from scheduler.clock import FixedClock
 from tests.conftest import Cli, taipei, write
 from tests.support import cases as cases_support
 from tests.support.cases import FULL_NAMES, ROWS, csv_text, import_text
+from tests.support.configs import CONFIG
 from tests.support.dbdump import dump_text
 from tests.support.feeds import live_server
-from tests.unit.notifications.test_notify import CONFIG
 
 # The cases_support city, with addresses so that its meetings are mailed.
 CASES_CITY = cases_support.CITY.replace(

@@ -10,9 +10,6 @@ import pytest
 from sqlalchemy import select
 
 from meetings.access.feeds import (
-    AccessError,
-    api_role,
-    create_api_token,
     create_feed_token,
     demo_feed_urls,
     feed_urls,
@@ -20,6 +17,8 @@ from meetings.access.feeds import (
     resolve_feed,
     revoke_feed_token,
 )
+from meetings.access.principals import AccessError
+from meetings.access.tokens import api_role, create_api_token
 from meetings.db import ApiToken, FeedToken
 from scheduler.bootstrap import App
 from tests.conftest import Cli, sqlite_only

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import json
-import os
+from dataclasses import replace
 from datetime import date, datetime
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import pytest
 from sqlalchemy import select
@@ -25,14 +26,14 @@ from meetings.db import AgendaCase, Occurrence
 from meetings.kernel.rocdate import zh_num
 from meetings.kernel.yamlsource import load_yaml
 from meetings.records.discussions import record_discussions
-from meetings.schedule.declarations import build_config
+from meetings.schedule.config_build import build_config
 from notifications.agenda_mail import agenda_for_email
 from scheduler.bootstrap import App
 from scheduler.clock import FixedClock
 from tests.conftest import TAIPEI, Cli, taipei, write
 from tests.support.cases import CITY, csv_text, import_text, load_city, uid
+from tests.support.snapshots import assert_snapshot
 
-SNAPSHOTS = Path(__file__).resolve().parents[2] / "snapshots"
 JAN = uid("cp-network", "20230111")
 FEB = uid("cp-network", "20230208")
 
@@ -163,10 +164,7 @@ def test_rendered_text_snapshot(app: App, cli: Cli, tmp_path: Path) -> None:
     assert cli("agenda", "freeze", FEB, "--now", "2023-01-04T09:00").exit_code == 0
     result = cli("agenda", "show", FEB, *args)
     assert result.exit_code == 0, result.stderr
-    expected = (SNAPSHOTS / "agenda_cp_network_20230208.txt").read_text(encoding="utf-8")
-    if os.environ.get("UPDATE_SNAPSHOTS"):
-        (SNAPSHOTS / "agenda_cp_network_20230208.txt").write_text(result.stdout, encoding="utf-8")
-    assert result.stdout == expected
+    assert_snapshot("agenda_cp_network_20230208.txt", result.stdout)
 
 
 def test_html_is_printable_and_escapes_case_text(app: App, cli: Cli, tmp_path: Path) -> None:
@@ -267,10 +265,7 @@ def test_agenda_html_snapshot(app: App, cli: Cli, tmp_path: Path) -> None:
         "agenda", "show", FEB, "--format", "html", "--as", "chen@test", "--reason", "會前準備"
     )
     assert result.exit_code == 0, result.stderr
-    path = SNAPSHOTS / "agenda_cp_network_20230208.html"
-    if os.environ.get("UPDATE_SNAPSHOTS"):
-        path.write_text(result.stdout, encoding="utf-8")
-    assert result.stdout == path.read_text(encoding="utf-8")
+    assert_snapshot("agenda_cp_network_20230208.html", result.stdout)
     for field in ("發文日期</th><td>112年1月4日（星期三）", "密等及解密條件</th><td>密",
                   "開會時間</th><td>112年2月8日（星期三）下午2時", "（第1版）"):  # fmt: skip
         assert field in result.stdout
@@ -331,3 +326,16 @@ def test_a_case_that_moves_district_moves_to_the_other_zone(
     import_text(app, tmp_path, csv_text([row.replace("桃園區", "八德區")]))
     assert case_nos(app, north, clock.now()) == []
     assert case_nos(app, south, clock.now()) == [("DV-009", False)]
+
+
+def test_frozen_time_is_shown_in_the_city_zone() -> None:
+    """A city in a DST zone: the freezing instant reads in its wall time, not Taipei's."""
+    ny = ZoneInfo("America/New_York")
+    start = datetime(2023, 7, 12, 14, 0, tzinfo=ny)
+    meeting = replace(info(), start=start, end=start, timezone="America/New_York")
+    frozen = datetime(2023, 7, 5, 13, 0, tzinfo=ZoneInfo("UTC"))  # 09:00 EDT, 21:00 Taipei
+    agenda = replace(build_agenda(meeting, listed=[]), frozen_at=frozen)
+    text = render_agenda(agenda, "text")
+    assert "本議程已於 112年7月5日（星期三）上午9時 定稿" in text
+    html = render_agenda(agenda, "html")
+    assert "112年7月5日（星期三）上午9時" in html

@@ -5,19 +5,24 @@ from __future__ import annotations
 import json
 import logging
 import sys
-from datetime import date
+from datetime import UTC, date, datetime
 from pathlib import Path
 
 import pytest
 from openpyxl import Workbook
 from sqlalchemy import select
 
+from meetings.cases.audit import audit_report, record_audit
+from meetings.cases.config import load_config
+from meetings.cases.escalation import check_escalations
+from meetings.cases.events import record_case_event
 from meetings.cases.listing import matches
 from meetings.cases.masking import mask_name
-from meetings.cases.operations import audit_report, check_escalations, record_case_event
 from meetings.db import Case, CaseListing, ListingRule, OutboxEvent
 from meetings.kernel.errors import OperationError
+from meetings.kernel.yamlsource import load_yaml
 from meetings.records.discussions import record_discussions
+from meetings.schedule.config_build import build_config
 from scheduler.bootstrap import App
 from scheduler.clock import FixedClock
 from tests.conftest import Cli, taipei, write
@@ -31,6 +36,7 @@ from tests.support.cases import (
     load_city,
     uid,
 )
+from tests.support.configs import city_config
 
 
 def cases(app: App) -> dict[str, Case]:
@@ -482,3 +488,18 @@ def test_listing_rules_are_stored_from_config(app: App) -> None:
         rules = {r.rule_id: (r.window, r.active) for r in s.scalars(select(ListingRule))}
     assert rules == {"cp-high-risk": ("60d", True), "dv-high-risk": (None, True)}
     assert "cp-high-risk" in CITY
+
+
+def test_audit_year_runs_in_the_city_zone(app: App) -> None:
+    """A city in a DST zone: a look-up on its New Year's Eve belongs to the old year."""
+    cfg = build_config([load_yaml(city_config(timezone="America/New_York"), "city.yaml")])
+    eve = datetime(2023, 1, 1, 3, 0, tzinfo=UTC)  # 2022-12-31 22:00 in New York
+    with app.transaction() as s:
+        load_config(s, cfg, eve)
+        record_audit(
+            s, viewer="chen@test", reason="會前準備", action="cases.list", uid=None,
+            case_nos=["CP-001"], now=eve,
+        )  # fmt: skip
+        old, new = audit_report(s, 111), audit_report(s, 112)
+    assert (old["lookups"], new["lookups"]) == (1, 0)
+    assert old["records"][0]["viewed_at"] == "2022-12-31T22:00:00-05:00"

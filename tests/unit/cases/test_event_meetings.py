@@ -9,7 +9,9 @@ from pathlib import Path
 
 from sqlalchemy import select
 
-from meetings.cases.operations import case_key, record_case_event, roll_repeats
+from meetings.cases.events import record_case_event
+from meetings.cases.lookup import case_key
+from meetings.cases.triggers import roll_repeats
 from meetings.db import Occurrence, OutboxEvent
 from scheduler.bootstrap import App
 from scheduler.clock import FixedClock
@@ -171,7 +173,7 @@ def test_triggered_meetings_are_in_feeds_without_case_data(
 def test_a_held_needs_assessment_starts_the_outcome_reviews(
     app: App, cli: Cli, tmp_path: Path, clock: FixedClock
 ) -> None:
-    from meetings.cases.operations import run_case_jobs
+    from meetings.cases.jobs import run_case_jobs
 
     load_city(app, generate=None)
     clock.set(taipei(2023, 1, 18, 10, 0))

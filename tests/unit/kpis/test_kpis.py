@@ -31,21 +31,18 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select, update
 
+from meetings.agendas.action_items import open_action_items
 from meetings.cases.config import load_config
 from meetings.db import Case, CaseListing, City, ListingRule, Occurrence
 from meetings.kernel.yamlsource import load_yaml
-from meetings.kpis.queries import compute_kpis, median, rate
+from meetings.kpis.formulas import median, rate
+from meetings.kpis.queries import compute_kpis
+from meetings.records.action_items import add_action_item, close_action_item
+from meetings.records.attendance import AttendanceInput, record_attendance
 from meetings.records.discussions import record_case_discussions
-from meetings.records.operations import (
-    AttendanceInput,
-    add_action_item,
-    close_action_item,
-    open_action_items,
-    record_attendance,
-    record_minutes,
-)
+from meetings.records.minutes import record_minutes
+from meetings.schedule.config_build import build_config
 from meetings.schedule.cycles import meeting_cycle
-from meetings.schedule.declarations import build_config
 from meetings.schedule.operations import generate_schedule
 from scheduler.bootstrap import App
 from tests.conftest import Cli, taipei
@@ -525,7 +522,7 @@ def test_open_action_items_appear_in_section_two_of_the_next_agenda(year: App) -
 
 
 def test_meetings_missing_minutes(year: App) -> None:
-    from meetings.records.operations import meetings_missing_minutes
+    from meetings.records.minutes import meetings_missing_minutes
 
     with year.transaction() as s:
         yi_march = _occ(year, "dl-yi", 3)

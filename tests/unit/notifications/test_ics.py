@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import os
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
 import icalendar
 import pytest
@@ -25,9 +23,10 @@ from notifications.ics import (
 )
 from notifications.itip import calendar_for_message, meeting_event
 from tests.support.feeds import check_ics, sample_event, vevents
+from tests.support.snapshots import SNAPSHOTS, assert_snapshot
 
 NOW = datetime(2023, 2, 1, 0, 0, tzinfo=UTC)
-SNAPSHOTS = Path(__file__).resolve().parents[2] / "snapshots"
+TZ = "Asia/Taipei"  # the builders write local times in the zone they are given
 
 
 def test_feed_is_valid_and_complete() -> None:
@@ -68,13 +67,13 @@ def test_feed_is_valid_and_complete() -> None:
 def test_dtstamp_is_last_revision_capped_at_now() -> None:
     late = sample_event(0, last_modified=NOW + timedelta(days=3))
     early = sample_event(1)
-    evs = vevents(check_ics(build_feed([late, early], calname="x", now=NOW)))
+    evs = vevents(check_ics(build_feed([late, early], calname="x", now=NOW, tz=TZ)))
     assert evs[late.uid]["DTSTAMP"].dt == NOW
     assert evs[early.uid]["DTSTAMP"].dt == early.last_modified
 
 
 def test_empty_feed_is_valid() -> None:
-    cal = check_ics(build_feed([], calname="空的", now=NOW))
+    cal = check_ics(build_feed([], calname="空的", now=NOW, tz=TZ))
     assert list(cal.walk("VEVENT")) == [] and list(cal.walk("VTIMEZONE")) == []
 
 
@@ -82,7 +81,7 @@ def test_naive_datetimes_are_refused() -> None:
     with pytest.raises(ValueError, match="timezone-aware"):
         sample_event(0, start=datetime(2023, 3, 8, 14))
     with pytest.raises(ValueError, match="timezone-aware"):
-        build_feed([sample_event(0)], calname="x", now=datetime(2023, 3, 8))
+        build_feed([sample_event(0)], calname="x", now=datetime(2023, 3, 8), tz=TZ)
     with pytest.raises(ValueError, match="end is not after start"):
         sample_event(0, end=sample_event(0).start)
 
@@ -104,8 +103,8 @@ def test_fast_writer_is_byte_identical_to_icalendar(
         sample_event(2, organizer_email=None),
         sample_event(3, description_url=None, location=None),
     ]
-    fast = build_feed(events, calname=summary or "cal", now=NOW)
-    assert fast == build_feed_reference(events, calname=summary or "cal", now=NOW)
+    fast = build_feed(events, calname=summary or "cal", now=NOW, tz=TZ)
+    assert fast == build_feed_reference(events, calname=summary or "cal", now=NOW, tz=TZ)
     check_ics(fast)
 
 
@@ -125,12 +124,7 @@ def test_snapshot_of_a_rendered_feed() -> None:
     ]
     data = build_feed(events, calname="測試市 兒少保護網絡會議", now=NOW, tz="Asia/Taipei")
     check_ics(data)
-    path = SNAPSHOTS / "feed_basic.ics"
-    if os.environ.get("UPDATE_SNAPSHOTS") == "1":
-        path.parent.mkdir(exist_ok=True)
-        path.write_bytes(data)
-    assert path.exists(), "run with UPDATE_SNAPSHOTS=1 to create the snapshot"
-    assert data == path.read_bytes()
+    assert_snapshot("feed_basic.ics", data)
 
 
 # --- iTIP --------------------------------------------------------------------------
@@ -146,7 +140,7 @@ ATTENDEES = [
 
 def test_request_has_method_attendees_and_the_feed_uid() -> None:
     ev = sample_event(0, sequence=4)
-    data = build_request(ev, Party("dvpc@example.org", "家防中心"), ATTENDEES, NOW)
+    data = build_request(ev, Party("dvpc@example.org", "家防中心"), ATTENDEES, NOW, tz=TZ)
     cal = check_ics(data)
     assert cal["METHOD"] == "REQUEST"
     text = data.decode()
@@ -171,7 +165,7 @@ def test_request_has_method_attendees_and_the_feed_uid() -> None:
 
 def test_update_is_a_request_with_the_new_sequence() -> None:
     organizer = Party("dvpc@example.org", "家防中心")
-    first = build_request(sample_event(0), organizer, ATTENDEES[:1], NOW)
+    first = build_request(sample_event(0), organizer, ATTENDEES[:1], NOW, tz=TZ)
     moved = sample_event(0, sequence=1, start=sample_event(0).start + timedelta(days=1))
     second = build_request(
         moved, organizer, ATTENDEES[:1], NOW + timedelta(hours=1), tz="Asia/Taipei"
@@ -185,7 +179,7 @@ def test_update_is_a_request_with_the_new_sequence() -> None:
 
 def test_cancel() -> None:
     ev = sample_event(0, sequence=2)
-    data = build_cancel(ev, Party("dvpc@example.org"), ATTENDEES[:2], NOW)
+    data = build_cancel(ev, Party("dvpc@example.org"), ATTENDEES[:2], NOW, tz=TZ)
     cal = check_ics(data)
     assert cal["METHOD"] == "CANCEL"
     (vevent,) = cal.walk("VEVENT")
@@ -196,12 +190,12 @@ def test_cancel() -> None:
 
 def test_request_for_a_cancelled_event_is_refused() -> None:
     with pytest.raises(ValueError, match="build_cancel"):
-        build_request(sample_event(0, status="cancelled"), Party("a@b.org"), [], NOW)
+        build_request(sample_event(0, status="cancelled"), Party("a@b.org"), [], NOW, tz=TZ)
 
 
 def test_bad_address_is_refused() -> None:
     with pytest.raises(ValueError, match="not an email"):
-        build_request(sample_event(0), Party("a@b.org\r\nX-EVIL:1"), [], NOW)
+        build_request(sample_event(0), Party("a@b.org\r\nX-EVIL:1"), [], NOW, tz=TZ)
 
 
 def test_icalendar_reads_what_the_snapshot_says() -> None:
@@ -249,6 +243,7 @@ def test_email_invitation_is_the_ics_request() -> None:
         Party("dvpc@example.org", "家防中心"),
         [Attendee("police@example.org", "警察局 婦幼警察隊")],
         NOW,
+        tz=TZ,
     )
     cal = check_ics(data)
     assert cal["METHOD"] == "REQUEST"

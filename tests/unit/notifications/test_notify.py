@@ -16,22 +16,20 @@ from sqlalchemy import select
 from meetings.cases.config import load_config
 from meetings.db import OutboxMessage
 from meetings.kernel.yamlsource import load_yaml
-from meetings.schedule.declarations import build_config
-from meetings.schedule.operations import add_closure, generate_schedule
+from meetings.schedule.closures import add_closure
+from meetings.schedule.config_build import build_config
+from meetings.schedule.operations import generate_schedule
 from notifications.email import MeetingView, render
-from notifications.mailer import SmtpMailer, parse_smtp_url
 from notifications.mailsink import MailSink
 from notifications.outbox.dispatch import DispatchReport, dispatch_due
+from notifications.smtp import SmtpMailer, parse_smtp_url
 from scheduler.bootstrap import App, build_app
 from scheduler.clock import FixedClock
 from scheduler.settings import Settings
 from tests.conftest import taipei
-from tests.unit.schedule.test_config import BASE
-
-CONFIG = BASE.replace(
-    "{code: POL, name: 警察局}", "{code: POL, name: 警察局, emails: [pol@example.org]}"
-)
-SNAPSHOTS = Path(__file__).resolve().parents[2] / "snapshots"
+from tests.support.configs import CONFIG
+from tests.support.mail import everything
+from tests.support.snapshots import assert_snapshot
 
 
 @pytest.fixture
@@ -255,13 +253,7 @@ def test_rendered_invitation_snapshot() -> None:
     )
     r = render("invitation", "警察局", view)
     got = f"Subject: {r.subject}\n\n{r.text}"
-    path = SNAPSHOTS / "invitation.txt"
-    import os
-
-    if os.environ.get("UPDATE_SNAPSHOTS") == "1":
-        path.parent.mkdir(exist_ok=True)
-        path.write_text(got, encoding="utf-8")
-    assert got == path.read_text(encoding="utf-8")
+    assert_snapshot("invitation.txt", got)
 
 
 # --- minutes_due, escalation, agenda emails ----------------------------------------------
@@ -274,17 +266,6 @@ def with_secretariat(text: str) -> str:
     return text.replace("series:\n", "people:\n" + SECRETARIAT + "series:\n", 1)
 
 
-def everything(msg: EmailMessage) -> str:
-    """Headers and every decoded text part of a parsed email."""
-    parts = [f"{k}: {v}" for k, v in msg.items()]
-    for part in msg.walk():
-        if part.get_content_maintype() == "text" or part.get_content_type() == "application/ics":
-            payload = part.get_payload(decode=True)
-            if isinstance(payload, bytes):
-                parts.append(payload.decode(part.get_content_charset() or "utf-8"))
-    return "\n".join(parts)
-
-
 def of_kind(sink: MailSink, kind: str) -> list[EmailMessage]:
     return [m for m in sink.handler.messages if f".{kind}." in str(m["Message-ID"])]
 
@@ -292,7 +273,8 @@ def of_kind(sink: MailSink, kind: str) -> list[EmailMessage]:
 def test_minutes_due_goes_to_the_secretariat_once_after_the_deadline(
     app: App, clock: FixedClock, sink: MailSink
 ) -> None:
-    from meetings.records.operations import mark_held, record_minutes
+    from meetings.records.held import mark_held
+    from meetings.records.minutes import record_minutes
     from meetings.schedule.occurrences import get_occurrence
 
     setup(app, with_secretariat(CONFIG))
@@ -327,7 +309,8 @@ def test_minutes_due_goes_to_the_secretariat_once_after_the_deadline(
 def test_minutes_recorded_after_planning_cancel_the_reminder(
     app: App, clock: FixedClock, sink: MailSink
 ) -> None:
-    from meetings.records.operations import mark_held, record_minutes
+    from meetings.records.held import mark_held
+    from meetings.records.minutes import record_minutes
     from meetings.schedule.occurrences import get_occurrence
     from notifications.outbox.minutes import plan_minutes_due
 
@@ -442,10 +425,5 @@ def test_rendered_secretariat_emails_snapshot(kind: str) -> None:
     else:
         r = render(kind, "陳社工", view, {"due": "112年3月15日（星期三）"})
     got = f"Subject: {r.subject}\n\n{r.text}"
-    path = SNAPSHOTS / f"{kind}.txt"
-    import os
-
-    if os.environ.get("UPDATE_SNAPSHOTS") == "1":
-        path.write_text(got, encoding="utf-8")
-    assert got == path.read_text(encoding="utf-8")
+    assert_snapshot(f"{kind}.txt", got)
     assert "\n" not in r.subject and "<" not in r.text

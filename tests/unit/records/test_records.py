@@ -10,7 +10,7 @@ from sqlalchemy import func, select
 
 from meetings.db import Attendance, HeldMeeting, Occurrence, OutboxEvent
 from tests.conftest import Cli, write
-from tests.unit.schedule.test_config import BASE
+from tests.support.configs import BASE
 
 DOMAIN = "liaison.test.example"
 JAN = f"cp-20230111@{DOMAIN}"

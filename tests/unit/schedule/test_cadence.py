@@ -13,7 +13,6 @@ from hypothesis import strategies as st
 from meetings.schedule.cadence import (
     Cadence,
     CadenceError,
-    _analyse,
     cycle_of,
     describe_zh,
     expand,
@@ -22,6 +21,7 @@ from meetings.schedule.cadence import (
     parse_cadence,
     spread_slot,
 )
+from meetings.schedule.cadence.rrule import analyse
 
 NEW_YORK = ZoneInfo("America/New_York")
 TAIPEI = ZoneInfo("Asia/Taipei")
@@ -82,7 +82,7 @@ def test_phrase_normalises(
     assert c.pins_day is False
     assert c.source == phrase.strip()
     # The statically derived months/period agree with what the rule actually does.
-    analysed_months, analysed_period, first = _analyse(c.rrule, c.dtstart)
+    analysed_months, analysed_period, first = analyse(c.rrule, c.dtstart)
     assert (analysed_months, analysed_period) == (months, period)
     assert first is not None
 

@@ -9,26 +9,9 @@ from sqlalchemy import func, select
 
 from meetings.db import Series
 from meetings.kernel.yamlsource import SourceError, load_yaml
-from meetings.schedule.declarations import build_config
+from meetings.schedule.config_build import build_config
 from tests.conftest import EXAMPLES, Cli, write
-
-BASE = """\
-city: 測試市
-domain: liaison.test.example
-agencies:
-  - {code: DVPC, name: 家防中心, emails: [dvpc@example.org]}
-  - {code: POL, name: 警察局}
-districts:
-  - {name: 甲區, code: jia}
-  - {name: 乙區, code: yi}
-series:
-  - id: cp
-    title: 兒少保護網絡會議
-    organizer: DVPC
-    cadence: 每月召開1次
-    time: "14:00"
-    invite: {required: [DVPC, POL]}
-"""
+from tests.support.configs import BASE
 
 
 def errors_of(text: str, name: str = "city.yaml") -> list[str]:
@@ -141,7 +124,7 @@ def test_example_configs_are_valid_and_cover_the_seed_systems(cli: Cli) -> None:
     res = cli("config", "check", str(EXAMPLES))
     assert res.exit_code == 0, res.stderr
     assert "3 cities" in res.stdout
-    from scheduler.cli.main import read_config
+    from scheduler.configfiles import read_config
 
     cfg = read_config([EXAMPLES])
     titles = " ".join(s.title for s in cfg.all_series())

@@ -7,23 +7,23 @@ from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import func, select
+from alembic import command
+from alembic.config import Config as AlembicConfig
+from sqlalchemy import func, inspect, select, update
 
 from meetings.cases.config import load_config
 from meetings.db import Occurrence, OutboxEvent
+from meetings.kernel.vocabulary import CancelCause, OccurrenceStatus
 from meetings.kernel.yamlsource import load_yaml
-from meetings.schedule.declarations import build_config
-from meetings.schedule.operations import (
-    add_adhoc_meeting,
-    add_closure,
-    generate_schedule,
-    import_office_calendar,
-    remove_closure,
-)
+from meetings.schedule.adhoc import add_adhoc_meeting
+from meetings.schedule.closures import add_closure, import_office_calendar, remove_closure
+from meetings.schedule.config_build import build_config
+from meetings.schedule.operations import generate_schedule
 from scheduler.bootstrap import App
 from scheduler.clock import FixedClock
+from scheduler.db import ALEMBIC_DIR
 from tests.conftest import TAIPEI, Cli, taipei, write
-from tests.unit.schedule.test_config import BASE
+from tests.support.configs import BASE
 
 DOMAIN = "liaison.test.example"
 
@@ -173,6 +173,69 @@ def test_changed_cadence_updates_only_future_unheld(app: App, clock: FixedClock)
     assert by_date[8].status == "scheduled" and by_date[8].sequence == 2
 
 
+def test_skip_cancellation_is_state_and_reopening_reinstates(app: App, clock: FixedClock) -> None:
+    load(app, BASE.replace('    time: "14:00"\n', '    time: "14:00"\n    holidays: skip\n'))
+    gen(app, date(2023, 1, 1), date(2023, 12, 31))
+    uid = f"cp-20230308@{DOMAIN}"
+    with app.transaction() as s:
+        assert add_closure(s, date(2023, 3, 8), "颱風停班", clock.now()).cancelled == [uid]
+    (mar,) = [o for o in occurrences(app) if o.uid == uid]
+    assert (mar.status, mar.cancel_cause) == (OccurrenceStatus.CANCELLED, CancelCause.HOLIDAY_SKIP)
+    with app.transaction() as s:
+        assert remove_closure(s, date(2023, 3, 8), clock.now()).reinstated == [uid]
+    (mar,) = [o for o in occurrences(app) if o.uid == uid]
+    assert (mar.status, mar.cancel_cause) == (OccurrenceStatus.SCHEDULED, None)
+
+
+def test_replanned_cancellation_survives_calendar_changes(app: App, clock: FixedClock) -> None:
+    load(app)
+    gen(app, date(2023, 1, 1), date(2023, 12, 31))
+    quarterly = BASE.replace("每月召開1次", "每季召開1次")
+    with app.transaction() as s:
+        load_config(s, build_config([load_yaml(quarterly, "city.yaml")]), clock.now())
+    (feb,) = [o for o in occurrences(app) if o.nominal_date == date(2023, 2, 8)]
+    assert (feb.status, feb.cancel_cause) == (OccurrenceStatus.CANCELLED, CancelCause.REPLANNED)
+    # Even its reason text reading like a skip would not let a calendar change revive it.
+    with app.transaction() as s:
+        s.execute(
+            update(Occurrence)
+            .where(Occurrence.uid == feb.uid)
+            .values(moved_reason="holiday policy: skip")
+        )
+    with app.transaction() as s:
+        add_closure(s, date(2023, 2, 8), "颱風停班", clock.now())
+        report = remove_closure(s, date(2023, 2, 8), clock.now())
+    assert feb.uid not in report.reinstated
+    (feb,) = [o for o in occurrences(app) if o.nominal_date == date(2023, 2, 8)]
+    assert feb.status == OccurrenceStatus.CANCELLED
+
+
+def test_migration_0007_backfills_the_cause_of_skip_cancellations(app: App) -> None:
+    load(app, BASE.replace('    time: "14:00"\n', '    time: "14:00"\n    holidays: skip\n'))
+    gen(app, date(2023, 1, 1), date(2023, 12, 31))
+    skipped, replanned, kept = (f"cp-2023{md}@{DOMAIN}" for md in ("0308", "0412", "0510"))
+    with app.transaction() as s:
+        for uid, reason in ((skipped, "holiday policy: skip"), (replanned, "cadence changed")):
+            s.execute(
+                update(Occurrence)
+                .where(Occurrence.uid == uid)
+                .values(status="cancelled", moved_reason=reason)
+            )
+    cfg = AlembicConfig()
+    cfg.set_main_option("script_location", str(ALEMBIC_DIR))
+    with app.engine.begin() as conn:
+        cfg.attributes["connection"] = conn
+        command.downgrade(cfg, "0006")
+    assert "cancel_cause" not in {c["name"] for c in inspect(app.engine).get_columns("occurrences")}
+    with app.engine.begin() as conn:
+        cfg.attributes["connection"] = conn
+        command.upgrade(cfg, "heads")
+    causes = {o.uid: o.cancel_cause for o in occurrences(app)}
+    assert causes[skipped] == CancelCause.HOLIDAY_SKIP
+    assert causes[replanned] == CancelCause.REPLANNED
+    assert causes[kept] is None
+
+
 def test_calendar_import_that_changes_a_day_moves_meetings(app: App, clock: FixedClock) -> None:
     load(app)
     gen(app, date(2023, 1, 1), date(2023, 12, 31))
@@ -296,7 +359,7 @@ def test_cli_bad_input_exit_2(cli: Cli, tmp_path: Path) -> None:
 
 
 def test_demo_config_generates_a_year(app: App) -> None:
-    from scheduler.cli.main import read_config
+    from scheduler.configfiles import read_config
     from tests.conftest import EXAMPLES
 
     cfg = read_config([EXAMPLES])

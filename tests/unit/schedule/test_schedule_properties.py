@@ -14,14 +14,14 @@ from meetings.cases.config import load_config
 from meetings.db import Occurrence, OutboxEvent
 from meetings.kernel.yamlsource import load_yaml
 from meetings.schedule.cadence import cycle_of, parse_cadence
-from meetings.schedule.declarations import build_config
+from meetings.schedule.config_build import build_config
 from meetings.schedule.operations import generate_schedule
 from meetings.schedule.workdays import OfficeCalendar
 from scheduler.bootstrap import build_app
 from scheduler.clock import FixedClock
 from scheduler.settings import Settings
 from tests.conftest import TAIPEI, Cli, taipei, write
-from tests.unit.schedule.test_config import BASE
+from tests.support.configs import BASE
 
 PHRASES = [
     "每月召開1次",

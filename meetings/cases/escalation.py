@@ -1,0 +1,194 @@
+"""Escalation: a listed case left undiscussed past its rule's window is raised, once.
+
+The ``escalation`` outbox event names the next meeting that could discuss the case;
+notifications turn it into mail to the secretariat.
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime, timedelta
+from typing import Any
+
+from sqlalchemy import select, update
+from sqlalchemy.orm import Session
+
+from meetings.cases.triggers import instance_for_case, shift
+from meetings.db import (
+    Case,
+    CaseDiscussion,
+    CaseListing,
+    City,
+    ListingRule,
+    Occurrence,
+    OutboxEvent,
+    Series,
+)
+from meetings.kernel.localtime import local_today
+from meetings.kernel.vocabulary import EventKind, OccurrenceStatus
+from meetings.schedule.declarations import SeriesSpec
+from meetings.schedule.registry import SpecRegistry, office_calendar_for
+from meetings.schedule.spans import parse_span
+
+# The fewest calendar days a window of one unit can span: listings younger than this
+# cannot be overdue, so they are not even read.
+MIN_DAYS_PER_UNIT = {"d": 1, "wd": 1, "w": 7, "mo": 28}
+CHUNK = 500  # case numbers per IN (...) look-up
+
+
+def check_escalations(session: Session, now: datetime) -> list[dict[str, Any]]:
+    """Raise an ``escalation`` event, once, for each listed case undiscussed past its window."""
+    raised: list[dict[str, Any]] = []
+    rules = session.scalars(
+        select(ListingRule).where(ListingRule.window.is_not(None), ListingRule.active.is_(True))
+    ).all()
+    for rule in rules:
+        raised += _escalate_rule(session, rule, now)
+    session.flush()
+    return raised
+
+
+def _escalate_rule(session: Session, rule: ListingRule, now: datetime) -> list[dict[str, Any]]:
+    assert rule.window is not None
+    city = session.get(City, rule.city_id)
+    assert city is not None
+    span = parse_span(rule.window)
+    today = local_today(now, city.timezone)
+    rows = _candidates(
+        session, rule, today - timedelta(days=MIN_DAYS_PER_UNIT[span.unit] * span.amount)
+    )
+    if not rows:
+        return []
+    calendar = office_calendar_for(session, city.id)
+    discussed = _last_discussed(session, [c.case_no for _l, c in rows])
+    series = series_for_rule(session, city.id, rule.rule_id)
+    raised = []
+    for listing, case in rows:
+        deadline = shift(listing.listed_at, span, calendar)
+        if today <= deadline:
+            continue
+        last = discussed.get(case.case_no)
+        if last is not None and last >= listing.listed_at:
+            continue
+        nxt = next_meeting(session, series, case.district, now)
+        payload = _payload(city, case, rule, listing, deadline, series, nxt)
+        if _claim(session, listing, now):
+            session.add(
+                OutboxEvent(
+                    kind=EventKind.ESCALATION,
+                    occurrence_uid=nxt.uid if nxt else None,
+                    sequence=nxt.sequence if nxt else None,
+                    payload=payload,
+                    created_at=now,
+                )
+            )
+            raised.append(payload)
+    return raised
+
+
+def _candidates(
+    session: Session, rule: ListingRule, listed_before: date
+) -> list[tuple[CaseListing, Case]]:
+    """Open, not yet escalated listings under ``rule`` listed before ``listed_before``."""
+    rows = session.execute(
+        select(CaseListing, Case)
+        .join(Case, Case.id == CaseListing.case_id)
+        .where(
+            CaseListing.rule_id == rule.id,
+            CaseListing.delisted_at.is_(None),
+            CaseListing.escalated_at.is_(None),
+            CaseListing.listed_at < listed_before,
+        )
+        .order_by(CaseListing.listed_at, Case.case_no)
+    ).all()
+    return [(listing, case) for listing, case in rows]
+
+
+def _last_discussed(session: Session, numbers: list[str]) -> dict[str, date]:
+    """The latest discussion day of each of these cases."""
+    discussed: dict[str, date] = {}
+    for i in range(0, len(numbers), CHUNK):
+        for case_no, on in session.execute(
+            select(CaseDiscussion.case_no, CaseDiscussion.discussed_on).where(
+                CaseDiscussion.case_no.in_(numbers[i : i + CHUNK])
+            )
+        ):
+            discussed[case_no] = max(on, discussed.get(case_no, on))
+    return discussed
+
+
+def _payload(
+    city: City,
+    case: Case,
+    rule: ListingRule,
+    listing: CaseListing,
+    deadline: date,
+    series: list[tuple[Series, SeriesSpec]],
+    nxt: Occurrence | None,
+) -> dict[str, Any]:
+    return {
+        "city_id": city.id,
+        "case_no": case.case_no,
+        "masked_name": case.masked_name,
+        "district": case.district,
+        "rule": rule.rule_id,
+        "rule_title": rule.title,
+        "listed_at": listing.listed_at.isoformat(),
+        "window": rule.window,
+        "deadline": deadline.isoformat(),
+        "series": nxt.series_id if nxt else (series[0][0].id if series else None),
+        "uid": nxt.uid if nxt else None,
+    }
+
+
+def _claim(session: Session, listing: CaseListing, now: datetime) -> bool:
+    """Mark the listing escalated; False if another daemon already did.
+
+    With several daemons (PostgreSQL), the second UPDATE waits for the first to
+    commit, then matches no row.
+    """
+    claimed = session.execute(
+        update(CaseListing)
+        .where(CaseListing.id == listing.id, CaseListing.escalated_at.is_(None))
+        .values(escalated_at=now)
+        .execution_options(synchronize_session=False)
+    )
+    return getattr(claimed, "rowcount", 0) == 1
+
+
+def series_for_rule(
+    session: Session, city_id: int, rule_id: str
+) -> list[tuple[Series, SeriesSpec]]:
+    """The city's active series whose agendas list cases under ``rule_id``."""
+    registry = SpecRegistry(session)
+    out = []
+    for s in session.scalars(
+        select(Series).where(Series.city_id == city_id, Series.active.is_(True)).order_by(Series.id)
+    ):
+        if (s.spec.get("agenda") or {}).get("listing_rule") == rule_id:
+            out.append((s, registry.spec(s)))
+    return out
+
+
+def next_meeting(
+    session: Session, series: list[tuple[Series, SeriesSpec]], district: str, now: datetime
+) -> Occurrence | None:
+    """The next scheduled meeting, among ``series``, whose group covers ``district``."""
+    best: Occurrence | None = None
+    for s, spec in series:
+        inst = instance_for_case(spec, district)
+        if inst is None:
+            continue
+        occ = session.scalar(
+            select(Occurrence)
+            .where(
+                Occurrence.series_id == s.id,
+                Occurrence.instance_key == inst.key,
+                Occurrence.status == OccurrenceStatus.SCHEDULED,
+                Occurrence.start_at > now,
+            )
+            .order_by(Occurrence.start_at)
+            .limit(1)
+        )
+        if occ is not None and (best is None or occ.start_at < best.start_at):
+            best = occ
+    return best

@@ -1,0 +1,311 @@
+"""Event-triggered case meetings (SPEC §3): a case event schedules, moves or cancels
+the meetings of the series it triggers, and repeating ones (成效評估) roll on.
+
+Every function works inside the caller's transaction; meetings are written through
+the schedule slice, so each change is a domain event like any other meeting's.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime, timedelta
+
+from dateutil.relativedelta import relativedelta
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from meetings.cases.lookup import case_key
+from meetings.db import Case, City, Occurrence, Series
+from meetings.kernel.localtime import local_today, zone
+from meetings.kernel.vocabulary import (
+    CancelCause,
+    CaseEventKind,
+    CaseStatus,
+    EventKind,
+    OccurrenceStatus,
+    Origin,
+)
+from meetings.schedule.declarations import SeriesInstance, SeriesSpec
+from meetings.schedule.events import record as record_event
+from meetings.schedule.operations import ChangeReport, apply_placement
+from meetings.schedule.planning import Placement, place, uid_for
+from meetings.schedule.registry import SpecRegistry, office_calendar_for
+from meetings.schedule.spans import Span, parse_span
+from meetings.schedule.workdays import OfficeCalendar
+
+# A meeting that cannot be created or repeated must not loop the daemon forever.
+MAX_ROUNDS_PER_PASS = 50
+
+
+def shift(day: date, span: Span, calendar: OfficeCalendar) -> date:
+    """``day`` moved by a signed span (working days counted on ``calendar``)."""
+    if span.unit == "d":
+        return day + timedelta(days=span.amount)
+    if span.unit == "w":
+        return day + timedelta(weeks=span.amount)
+    if span.unit == "mo":
+        result: date = day + relativedelta(months=span.amount)
+        return result
+    if span.amount >= 0:
+        return calendar.add_working_days(day, span.amount)
+    d = day
+    for _ in range(-span.amount):
+        d = calendar.previous_working_day(d - timedelta(days=1))
+    return d
+
+
+def instance_for_case(spec: SeriesSpec, district: str) -> SeriesInstance | None:
+    """The series instance (meeting group) whose district or zone covers ``district``."""
+    if len(spec.instances) == 1:
+        return spec.instances[0]
+    zones = spec.decl.agenda.zone_districts or {}
+    for inst in spec.instances:
+        if inst.district == district:
+            return inst
+        if inst.zone is not None and district in zones.get(inst.zone, []):
+            return inst
+    return None
+
+
+class TriggerContext:
+    """Series, specs and the office calendar of one city, loaded once per operation."""
+
+    def __init__(self, session: Session, city: City, now: datetime) -> None:
+        self.session = session
+        self.city = city
+        self.now = now
+        self.tz = zone(city.timezone)
+        self._registry = SpecRegistry(session)
+        self._calendar: OfficeCalendar | None = None
+        self._series: list[tuple[Series, SeriesSpec]] | None = None
+
+    @property
+    def calendar(self) -> OfficeCalendar:
+        if self._calendar is None:
+            self._calendar = office_calendar_for(self.session, self.city.id)
+        return self._calendar
+
+    def triggered(self) -> list[tuple[Series, SeriesSpec]]:
+        """The city's active event-triggered series, with their specs."""
+        if self._series is None:
+            rows = self.session.scalars(
+                select(Series)
+                .where(Series.city_id == self.city.id, Series.active.is_(True))
+                .order_by(Series.id)
+            )
+            self._series = [
+                (s, self._registry.spec(s)) for s in rows if s.spec.get("trigger") is not None
+            ]
+        return self._series
+
+    def on_event(self, case: Case, kind: str, at: date, warnings: list[str]) -> ChangeReport:
+        """Schedule (or supersede) the meetings a case event triggers."""
+        report = ChangeReport()
+        for series, spec in self.triggered():
+            trig = spec.decl.trigger
+            assert trig is not None
+            if (
+                kind == CaseEventKind.CLOSED
+                and trig.repeat is not None
+                and trig.repeat.until == "closed"
+            ):
+                self._cancel_pending(series, case, report, "個案結案", CancelCause.CASE_CLOSED)
+            if trig.event != kind or case.status == CaseStatus.CLOSED:
+                continue
+            if trig.within is not None:
+                nominal = self.calendar.add_working_days(at, parse_span(trig.within).amount)
+            else:
+                assert trig.offset is not None
+                nominal = shift(at, parse_span(trig.offset), self.calendar)
+            self._cancel_pending(
+                series, case, report, "新事件取代", CancelCause.SUPERSEDED, keep_after=nominal
+            )
+            self.create(series, spec, case, nominal, report, warnings)
+        return report
+
+    def _cancel_pending(
+        self,
+        series: Series,
+        case: Case,
+        report: ChangeReport,
+        reason: str,
+        cause: CancelCause,
+        keep_after: date | None = None,
+    ) -> None:
+        """Cancel this case's not-yet-held meetings of ``series`` (a newer event supersedes)."""
+        q = select(Occurrence).where(
+            Occurrence.series_id == series.id,
+            Occurrence.case_no == case.case_no,
+            Occurrence.origin == Origin.EVENT,
+            Occurrence.status == OccurrenceStatus.SCHEDULED,
+            Occurrence.start_at > self.now,
+        )
+        for occ in self.session.scalars(q):
+            if keep_after is not None and occ.nominal_date == keep_after:
+                continue
+            apply_placement(
+                self.session,
+                occ,
+                None,
+                self.now,
+                report,
+                reason_if_cancelled=reason,
+                cause_if_cancelled=cause,
+            )
+
+    def placement(self, spec: SeriesSpec, nominal: date) -> Placement:
+        """Where a triggered meeting goes; a date already past becomes the next working day."""
+        cal = self.calendar
+        p = place(spec, nominal, cal, self.tz)
+        if p is None:  # a 'skip' policy cannot drop a case meeting: next working day instead
+            day = cal.next_working_day(nominal)
+            start = datetime.combine(day, spec.start_time, self.tz).astimezone(UTC)
+            p = Placement(start, start + spec.duration, "非上班日，順延至次一上班日")
+        if p.start_at <= self.now:
+            day = cal.add_working_days(local_today(self.now, self.city.timezone), 1)
+            start = datetime.combine(day, spec.start_time, self.tz).astimezone(UTC)
+            p = Placement(start, start + spec.duration, "原訂日期已過，儘速召開")
+        return p
+
+    def create(
+        self,
+        series: Series,
+        spec: SeriesSpec,
+        case: Case,
+        nominal: date,
+        report: ChangeReport,
+        warnings: list[str],
+    ) -> Occurrence | None:
+        """The case's meeting of ``series`` on ``nominal`` (reinstated if it was cancelled)."""
+        inst = instance_for_case(spec, case.district)
+        if inst is None:
+            warnings.append(
+                f"{series.id}: no meeting group covers district {case.district} "
+                f"(case {case.case_no}); no meeting created"
+            )
+            return None
+        uid = uid_for(
+            inst.key,
+            nominal,
+            self.city.domain,
+            suffix=f"-{case_key(self.city.domain, case.case_no)}",
+        )
+        existing = self.session.scalar(select(Occurrence).where(Occurrence.uid == uid))
+        p = self.placement(spec, nominal)
+        if existing is not None:
+            if existing.status == OccurrenceStatus.CANCELLED:
+                apply_placement(self.session, existing, p, self.now, report)
+            else:
+                report.unchanged += 1
+            return existing
+        occ = self._new_meeting(uid, series, spec, inst, case, nominal, p)
+        record_event(self.session, EventKind.CREATED, occ, self.now)
+        report.created.append(uid)
+        return occ
+
+    def _new_meeting(
+        self,
+        uid: str,
+        series: Series,
+        spec: SeriesSpec,
+        inst: SeriesInstance,
+        case: Case,
+        nominal: date,
+        p: Placement,
+    ) -> Occurrence:
+        occ = Occurrence(
+            uid=uid,
+            series_id=series.id,
+            instance_key=inst.key,
+            district=inst.district,
+            zone=inst.zone,
+            title=inst.title,
+            nominal_date=nominal,
+            start_at=p.start_at,
+            end_at=p.end_at,
+            location=spec.decl.location,
+            status=OccurrenceStatus.SCHEDULED,
+            sequence=0,
+            origin=Origin.EVENT,
+            case_no=case.case_no,
+            moved_reason=p.moved_reason,
+            created_at=self.now,
+            updated_at=self.now,
+        )
+        self.session.add(occ)
+        self.session.flush()
+        return occ
+
+
+def roll_repeats(session: Session, now: datetime) -> ChangeReport:
+    """Schedule the next round of repeating case meetings (成效評估) once one has passed.
+
+    The next nominal date is the previous meeting's actual date + ``every``, and never
+    later than the previous nominal date + ``max_span``. Stops when the case closes.
+    """
+    report = ChangeReport()
+    warnings: list[str] = []
+    for city in session.scalars(select(City).order_by(City.id)):
+        ctx = TriggerContext(session, city, now)
+        for series, spec in ctx.triggered():
+            trig = spec.decl.trigger
+            assert trig is not None
+            if trig.repeat is not None:
+                _roll_series(ctx, series, spec, report, warnings)
+    report.warnings += warnings
+    return report
+
+
+def _latest_open_meetings(
+    session: Session, series: Series, city: City
+) -> list[tuple[Case, Occurrence]]:
+    """Each open case's latest not-cancelled meeting of ``series``."""
+    latest: dict[str, Occurrence] = {}
+    for occ in session.scalars(
+        select(Occurrence)
+        .where(Occurrence.series_id == series.id, Occurrence.origin == Origin.EVENT)
+        .order_by(Occurrence.nominal_date)
+    ):
+        if occ.case_no is not None and occ.status != OccurrenceStatus.CANCELLED:
+            latest[occ.case_no] = occ
+    if not latest:
+        return []
+    cases = {
+        c.case_no: c
+        for c in session.scalars(
+            select(Case).where(Case.city_id == city.id, Case.case_no.in_(list(latest)))
+        )
+    }
+    out = []
+    for case_no, occ in latest.items():
+        case = cases.get(case_no)
+        if case is not None and case.status != CaseStatus.CLOSED:
+            out.append((case, occ))
+    return out
+
+
+def _roll_series(
+    ctx: TriggerContext,
+    series: Series,
+    spec: SeriesSpec,
+    report: ChangeReport,
+    warnings: list[str],
+) -> None:
+    """The next rounds of one repeating series, for every open case it follows."""
+    trig = spec.decl.trigger
+    assert trig is not None and trig.repeat is not None
+    every = parse_span(trig.repeat.every)
+    cap = parse_span(trig.repeat.max_span) if trig.repeat.max_span else None
+    for case, occ in _latest_open_meetings(ctx.session, series, ctx.city):
+        for _ in range(MAX_ROUNDS_PER_PASS):
+            if occ.start_at > ctx.now:
+                break
+            base = occ.start_at.astimezone(ctx.tz).date()
+            nominal = shift(base, every, ctx.calendar)
+            if cap is not None:
+                nominal = min(nominal, shift(occ.nominal_date, cap, ctx.calendar))
+            if nominal <= occ.nominal_date:
+                break
+            nxt = ctx.create(series, spec, case, nominal, report, warnings)
+            if nxt is None:
+                break
+            occ = nxt

@@ -1,0 +1,179 @@
+"""The KPI formulas of SPEC §7 and the report's numbers: pure (no database).
+
+A ``RowCounts`` holds the numerators and denominators of one row (a series instance,
+or the total); ``as_row`` turns them into the rates SPEC §7 names. The queries that
+fill them are in ``meetings.kpis.queries``; the decisions where SPEC §7 is silent are
+in its module docstring.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import date
+from decimal import ROUND_HALF_UP, Decimal
+from typing import Any
+
+from meetings.kernel.rocdate import gregorian_year, roc_year
+
+KEYS = (
+    "meetings_scheduled",
+    "meetings_held",
+    "held_on_schedule_rate",
+    "agency_attendance_rate",
+    "required_attendance_rate",
+    "cases_discussed",
+    "case_discussions",
+    "listed_case_discussion_rate",
+    "median_days_to_discussion",
+    "minutes_on_time_rate",
+    "action_items_closed_on_time_rate",
+)
+
+
+def rate(numerator: int, denominator: int) -> float | None:
+    """numerator ÷ denominator × 100, one decimal (half up); None for a zero denominator."""
+    if denominator == 0:
+        return None
+    value = (Decimal(numerator) * 100 / Decimal(denominator)).quantize(
+        Decimal("0.1"), rounding=ROUND_HALF_UP
+    )
+    return float(value)
+
+
+def median(values: list[int] | tuple[int, ...]) -> float | None:
+    """The median of whole numbers (mean of the middle two for an even count); None if empty."""
+    if not values:
+        return None
+    ordered = sorted(values)
+    mid = len(ordered) // 2
+    if len(ordered) % 2:
+        return float(ordered[mid])
+    return (ordered[mid - 1] + ordered[mid]) / 2
+
+
+def year_bounds(year: int) -> tuple[date, date]:
+    """1 Jan and 31 Dec of a year given as ROC (112) or Gregorian (2023)."""
+    y = gregorian_year(year)
+    return date(y, 1, 1), date(y, 12, 31)
+
+
+@dataclass
+class RowCounts:
+    """Numerators and denominators of one KPI row (a series instance or the total)."""
+
+    series: str | None
+    district: str | None = None
+    instance: str | None = None
+    title: str = ""
+    required: tuple[str, ...] = ()
+    # Districts whose cases this row's BC3.1 counts; None = every district.
+    case_districts: tuple[str, ...] | None = None
+    listing_rule: str | None = None
+    city_id: int | None = None
+    scheduled: int = 0
+    held: int = 0
+    on_schedule: int = 0
+    # agency code → (held meetings attended, held meetings where required)
+    agencies: dict[str, tuple[int, int]] = field(default_factory=dict)
+    cases_discussed: int = 0
+    case_discussions: int = 0
+    listed: int = 0
+    listed_discussed: int = 0
+    median_days: float | None = None
+    minutes_on_time: int = 0
+    actions_due: int = 0
+    actions_on_time: int = 0
+
+    @property
+    def required_attended(self) -> int:
+        return sum(n for n, _ in self.agencies.values())
+
+    @property
+    def required_slots(self) -> int:
+        return sum(d for _, d in self.agencies.values())
+
+    def add(self, other: RowCounts) -> None:
+        """Add another row's counts (distinct cases and the median are not additive)."""
+        self.scheduled += other.scheduled
+        self.held += other.held
+        self.on_schedule += other.on_schedule
+        for code, (n, d) in other.agencies.items():
+            n0, d0 = self.agencies.get(code, (0, 0))
+            self.agencies[code] = (n0 + n, d0 + d)
+        self.case_discussions += other.case_discussions
+        self.listed += other.listed
+        self.listed_discussed += other.listed_discussed
+        self.minutes_on_time += other.minutes_on_time
+        self.actions_due += other.actions_due
+        self.actions_on_time += other.actions_on_time
+
+    def as_row(self) -> dict[str, Any]:
+        """The row as SPEC §7 names it."""
+        return {
+            "series": self.series,
+            "district": self.district,
+            "meetings_scheduled": self.scheduled,
+            "meetings_held": self.held,
+            "held_on_schedule_rate": rate(self.on_schedule, self.scheduled),
+            "agency_attendance_rate": {
+                code: rate(n, d) for code, (n, d) in sorted(self.agencies.items())
+            },
+            "required_attendance_rate": rate(self.required_attended, self.required_slots),
+            "cases_discussed": self.cases_discussed,
+            "case_discussions": self.case_discussions,
+            "listed_case_discussion_rate": rate(self.listed_discussed, self.listed),
+            "median_days_to_discussion": self.median_days,
+            "minutes_on_time_rate": rate(self.minutes_on_time, self.held),
+            "action_items_closed_on_time_rate": rate(self.actions_on_time, self.actions_due),
+        }
+
+
+@dataclass
+class MonthCounts:
+    """One month of the trend chart (by nominal date)."""
+
+    month: int
+    scheduled: int = 0
+    held: int = 0
+    on_schedule: int = 0
+    case_discussions: int = 0
+
+
+@dataclass
+class KpiReport:
+    """A year's KPIs over a selection of series instances."""
+
+    year: int  # Gregorian
+    as_of: date
+    rows: list[RowCounts]
+    total: RowCounts
+    monthly: list[MonthCounts]
+    agency_names: dict[str, str] = field(default_factory=dict)
+    series_titles: dict[str, str] = field(default_factory=dict)
+    series_filter: str | None = None
+    district_filter: str | None = None
+
+    @property
+    def roc_year(self) -> int:
+        return roc_year(self.year)
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "year": self.roc_year,
+            "as_of": self.as_of.isoformat(),
+            "rows": [r.as_row() for r in self.rows] + [self.total.as_row()],
+        }
+
+
+@dataclass(frozen=True)
+class YearCounts:
+    """Grant-report counts (補助成果) of one year: meetings held, 個案研討次數, cases."""
+
+    year: int  # Gregorian
+    meetings_held: int
+    case_discussions: int
+    cases_discussed: int
+
+    @property
+    def roc_year(self) -> int:
+        return roc_year(self.year)

@@ -1,0 +1,177 @@
+"""The secretariat's records of a meeting: attendance, minutes, cases discussed, action items.
+
+Each form runs one domain writer (``meetings.records``) in one transaction: a refused
+form changes nothing, and the meeting page says why.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Annotated
+
+from fastapi import APIRouter, File, UploadFile
+from fastapi.responses import Response
+from sqlalchemy.orm import Session
+
+from meetings.db import ActionItem, Occurrence
+from meetings.kernel.errors import OperationError
+from meetings.kernel.vocabulary import AttendanceStatus, Role
+from meetings.records.action_items import add_action_item, close_action_item
+from meetings.records.attendance import AttendanceInput, record_attendance
+from meetings.records.discussions import confirm_agenda_discussions, record_case_discussions
+from meetings.records.minutes import record_minutes
+from scheduler.pages.meeting import load_meeting
+from scheduler.pages.rendering import Text, Texts, date_field, meeting_url, optional_date, redirect
+from scheduler.pages.session import CurrentVisit, PageRefused, Visit
+
+router = APIRouter(include_in_schema=False)
+MAX_MINUTES_BYTES = 2_000_000
+Writer = Callable[[Session], str]
+
+
+def write(v: Visit, uid: str, what: str, fn: Writer) -> Response:
+    """Run one writer in a transaction; flash its outcome; back to the meeting."""
+    try:
+        with v.site.app.transaction() as session:
+            load_meeting(session, uid)
+            message = fn(session)
+    except OperationError as exc:
+        v.flash("error", f"{what}未儲存：{exc}")
+    else:
+        v.flash("ok", message)
+    return redirect(v, meeting_url(uid))
+
+
+def _staff_form(v: Visit, csrf: str) -> None:
+    v.require(Role.SECRETARIAT)
+    v.check_csrf(csrf)
+
+
+@router.post("/meetings/{uid}/attendance")
+def attendance(
+    v: CurrentVisit,
+    uid: str,
+    agency: Texts = None,
+    status: Texts = None,
+    rank: Texts = None,
+    held_on: Text = "",
+    csrf: Text = "",
+) -> Response:
+    """Every invited agency's line at once (one transaction: all or nothing).
+
+    The form sends parallel lists: ``agency``, ``status`` (empty = not recorded)
+    and ``rank`` (kept for present and delegated attendance).
+    """
+    _staff_form(v, csrf)
+    now = v.site.now()
+    codes, states, ranks = agency or [], status or [], rank or []
+
+    def do(session: Session) -> str:
+        day = optional_date(held_on, "實際開會日期")
+        if len(states) != len(codes):
+            raise OperationError("表單不完整，請重新整理頁面")
+        n = 0
+        for i, code in enumerate(codes[:200]):
+            st = states[i].strip()
+            if not st:
+                continue
+            rk = ranks[i][:100] if i < len(ranks) and st != AttendanceStatus.ABSENT else ""
+            record_attendance(
+                session,
+                AttendanceInput(uid=uid, agency=code, status=st, rank=rk, held_on=day),
+                now,
+            )
+            n += 1
+        if n == 0:
+            raise OperationError("請至少選擇一個機關的出席情形")
+        return f"已記錄 {n} 個機關的出席情形，會議標示為已召開。"
+
+    return write(v, uid, "出席紀錄", do)
+
+
+@router.post("/meetings/{uid}/minutes")
+def minutes_upload(
+    v: CurrentVisit,
+    uid: str,
+    file: Annotated[UploadFile | None, File()] = None,
+    recorded_on: Text = "",
+    confirm_agenda: Text = "",
+    csrf: Text = "",
+) -> Response:
+    _staff_form(v, csrf)
+    now = v.site.now()
+    data = file.file.read(MAX_MINUTES_BYTES + 1) if file is not None else b""
+
+    def do(session: Session) -> str:
+        if not data:
+            raise OperationError("請選擇會議紀錄檔案（.md 或 .txt，UTF-8）")
+        if len(data) > MAX_MINUTES_BYTES:
+            raise OperationError("檔案超過 2 MB")
+        try:
+            text = data.decode("utf-8-sig")
+        except UnicodeDecodeError:
+            raise OperationError("檔案不是 UTF-8 文字檔") from None
+        record_minutes(session, uid, text, now, on=optional_date(recorded_on, "紀錄日期"))
+        extra = ""
+        if confirm_agenda:
+            done = confirm_agenda_discussions(session, uid, now)
+            extra = f"；議程上 {len(done)} 案記為已討論"
+        return "會議紀錄已儲存" + extra + "。"
+
+    return write(v, uid, "會議紀錄", do)
+
+
+@router.post("/meetings/{uid}/discussed")
+def discussed(
+    v: CurrentVisit, uid: str, case_no: Texts = None, more: Text = "", csrf: Text = ""
+) -> Response:
+    """Tick the agenda's cases (and/or type case numbers) as discussed at this meeting."""
+    _staff_form(v, csrf)
+    typed = more.replace("，", ",").replace("、", ",")
+    cases = list(case_no or []) + [c for part in typed.split(",") for c in part.split()]
+    now = v.site.now()
+
+    def do(session: Session) -> str:
+        done = record_case_discussions(session, uid, cases[:500], now)
+        return f"已記錄 {len(done)} 案為本次會議討論個案。"
+
+    return write(v, uid, "討論個案", do)
+
+
+@router.post("/meetings/{uid}/actions")
+def action_add(
+    v: CurrentVisit,
+    uid: str,
+    owner: Text = "",
+    due: Text = "",
+    text: Text = "",
+    csrf: Text = "",
+) -> Response:
+    _staff_form(v, csrf)
+    now = v.site.now()
+
+    def do(session: Session) -> str:
+        if not owner:
+            raise OperationError("請選擇主責機關")
+        item = add_action_item(session, uid, owner, date_field(due, "期限"), text[:2000], now)
+        return f"已新增決議事項 #{item.id}。"
+
+    return write(v, uid, "決議事項", do)
+
+
+@router.post("/actions/{item_id}/close")
+def action_close(v: CurrentVisit, item_id: int, closed_on: Text = "", csrf: Text = "") -> Response:
+    _staff_form(v, csrf)
+    with v.site.app.transaction() as session:
+        item = session.get(ActionItem, item_id)
+        occ = session.get(Occurrence, item.occurrence_id) if item is not None else None
+        if occ is None:
+            raise PageRefused(404, "找不到這個決議事項。")
+        uid = occ.uid
+    now = v.site.now()
+
+    def do(session: Session) -> str:
+        close_action_item(session, item_id, now, on=optional_date(closed_on, "完成日期"))
+        return f"決議事項 #{item_id} 已結案。"
+
+    return write(v, uid, "結案", do)

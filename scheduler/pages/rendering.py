@@ -1,0 +1,121 @@
+"""How a page is drawn: the Jinja2 environment, full-page responses, form fields, rows.
+
+Dates are shown as ROC dates (民國), a meeting's times in its city's zone.
+"""
+
+from __future__ import annotations
+
+from datetime import date
+from pathlib import Path
+from typing import Annotated, Any
+from urllib.parse import quote
+
+from fastapi import Form
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from jinja2 import Environment, FileSystemLoader
+
+from meetings.db import Occurrence
+from meetings.kernel.errors import OperationError
+from meetings.kernel.localtime import local
+from meetings.kernel.rocdate import format_roc_date, format_roc_time, parse_date
+from meetings.kernel.templating import make_environment
+from meetings.kernel.vocabulary import ATTENDANCE_ZH, ROLE_ZH, OccurrenceStatus, Origin
+from scheduler.pages.session import Visit, finish
+
+TEMPLATES = Path(__file__).resolve().parent / "templates"
+Text = Annotated[str, Form()]
+Texts = Annotated[list[str] | None, Form()]
+
+
+def environment() -> Environment:
+    """The pages' Jinja2 environment (autoescaped; ROC date filters)."""
+    env = make_environment(
+        FileSystemLoader(str(TEMPLATES)),
+        html_extensions=("html", "j2"),
+        autoescape_default=True,
+        strict=False,
+        keep_trailing_newline=False,
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
+    env.globals["ROLE_ZH"] = ROLE_ZH
+    env.globals["ATTENDANCE_ZH"] = ATTENDANCE_ZH
+    env.globals["OccurrenceStatus"] = OccurrenceStatus
+    return env
+
+
+def render(visit: Visit, name: str, status: int = 200, **context: Any) -> Response:
+    """A template as a full page (with the user, the CSRF token and any messages)."""
+    page = visit.site.env.get_template(name).render(
+        user=visit.user,
+        csrf=visit.csrf,
+        flashes=visit.take_flashes() + visit.flashes,
+        path=visit.request.url.path,
+        **context,
+    )
+    return finish(visit, HTMLResponse(page, status_code=status))
+
+
+def redirect(visit: Visit, url: str) -> Response:
+    return finish(visit, RedirectResponse(url, status_code=303))
+
+
+def date_field(value: str, label: str) -> date:
+    """A date typed in a form (ISO or ROC), or an OperationError naming the field."""
+    try:
+        return parse_date(value)
+    except ValueError:
+        raise OperationError(
+            f"{label}：日期格式錯誤（{value[:30]!r}），請寫 2023-03-08 或 112/03/08"
+        ) from None
+
+
+def optional_date(value: str, label: str) -> date | None:
+    return date_field(value, label) if value.strip() else None
+
+
+def meeting_url(uid: str) -> str:
+    return "/meetings/" + quote(uid, safe="@")
+
+
+def all_districts(title: str) -> str:
+    """A per-district series' title for a list that covers every district."""
+    return title.replace("{district}", "各區").replace("{zone}", "各區")
+
+
+def badges(o: Occurrence) -> list[tuple[str, str]]:
+    """(CSS class, label) of a meeting's badges: its status, moved, ad hoc."""
+    out: list[tuple[str, str]] = []
+    if o.status == OccurrenceStatus.CANCELLED:
+        out.append((OccurrenceStatus.CANCELLED, "已取消"))
+    elif o.status == OccurrenceStatus.HELD:
+        out.append((OccurrenceStatus.HELD, "已召開"))
+    else:
+        out.append((OccurrenceStatus.SCHEDULED, "預定"))
+    if o.moved_reason and o.status != OccurrenceStatus.CANCELLED:
+        out.append(("moved", "已改期"))
+    if o.origin == Origin.ADHOC:
+        out.append((Origin.ADHOC, "不定期"))
+    return out
+
+
+def occurrence_row(o: Occurrence, staff: bool) -> dict[str, Any]:
+    """A meeting as a list row, in its city's zone (``moved_reason`` for staff only)."""
+    start = local(o.start_at, o.series.city.timezone)
+    moved = bool(o.moved_reason) and o.status != OccurrenceStatus.CANCELLED
+    return {
+        "uid": o.uid,
+        "url": meeting_url(o.uid),
+        "title": o.title,
+        "city": o.series.city.name,
+        "series": o.series_id,
+        "district": o.district or o.zone or "",
+        "date": format_roc_date(start.date()),
+        "time": format_roc_time(start),
+        "location": o.location or "",
+        "badges": badges(o),
+        "status": o.status,
+        "moved_reason": o.moved_reason if staff else None,
+        "nominal": format_roc_date(o.nominal_date),
+        "moved": moved,
+    }

@@ -1,0 +1,57 @@
+"""Server-rendered pages for the secretariat (zh-TW, ROC dates), mounted by ``create_web_app``.
+
+- Roles: participants read meetings, agendas without case rows, notices and their
+  own feed link; the secretariat also views case rows (with a reason, audited),
+  records attendance, minutes, discussions and action items, and sees KPIs;
+  admins also see series, add ad-hoc meetings and closures.
+- Every write goes through the domain writers (``meetings.schedule``, ``meetings.records``,
+  ``meetings.cases``, ``meetings.access``); a refused request changes nothing and says why.
+
+One module per resource (auth, meetings, meeting, records, kpi, admin); this one wires
+them and the state they share (:class:`Site`) into the web app, once.
+"""
+
+from __future__ import annotations
+
+from urllib.parse import urlencode
+
+from fastapi import FastAPI, Request
+from fastapi.responses import Response
+from starlette.concurrency import run_in_threadpool
+
+from scheduler.bootstrap import App
+from scheduler.pages import admin, auth, kpi, meeting, meetings, records
+from scheduler.pages.rendering import environment, redirect, render
+from scheduler.pages.session import LoginRequired, PageRefused, Site, load_visit
+
+ROUTERS = (auth.router, meetings.router, meeting.router, records.router, kpi.router, admin.router)
+
+
+def _to_login(request: Request, exc: LoginRequired) -> Response:
+    visit = load_visit(request)
+    visit.flash("info", "請先登入。")
+    return redirect(visit, "/login?" + urlencode({"next": exc.next_url}))
+
+
+def _refused_page(request: Request, exc: PageRefused) -> Response:
+    visit = load_visit(request)
+    return render(visit, "error.html", status=exc.status, message=exc.message)
+
+
+async def login_required(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, LoginRequired)
+    return await run_in_threadpool(_to_login, request, exc)
+
+
+async def refused(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, PageRefused)
+    return await run_in_threadpool(_refused_page, request, exc)
+
+
+def mount_pages(web: FastAPI, app: App) -> None:
+    """Add the secretariat pages (and their error handling) to ``web``."""
+    web.state.pages = Site(app, environment())
+    for router in ROUTERS:
+        web.include_router(router)
+    web.add_exception_handler(LoginRequired, login_required)
+    web.add_exception_handler(PageRefused, refused)
