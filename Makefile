@@ -18,8 +18,8 @@ $(STAMP): $(RUNTIME)
 	$(BIN)/python -m pip install --quiet -e '.[test,postgres]'
 	touch $(STAMP)
 
-## Set up the venv and run the demo (SQLite under var/, example cities; prints the pages'
-## address, logins and feed URLs).
+## Set up the venv and run the demo (SQLite under var/, the example cities; prints the
+## agendas, feed URLs and where mail lands, then serves the pages).
 demo: $(RUNTIME)
 	$(BIN)/liaison demo
 

@@ -17,7 +17,14 @@ from sqlalchemy import ColumnElement, Connection, and_, bindparam, false, func, 
 from sqlalchemy.orm import Session
 
 from meetings.access.principals import AccessError
-from meetings.access.tokens import IssuedToken, clean_label, hash_token, new_token, well_formed
+from meetings.access.tokens import (
+    IssuedToken,
+    clean_label,
+    hash_token,
+    new_token,
+    revoke,
+    well_formed,
+)
 from meetings.db import (
     Agency,
     City,
@@ -307,13 +314,7 @@ def create_feed_token(
 
 def revoke_feed_token(session: Session, token_id: int, now: datetime) -> bool:
     """Revoke a feed token; False if it was already revoked."""
-    row = session.get(FeedToken, token_id)
-    if row is None:
-        raise AccessError(f"no feed token #{token_id}")
-    if row.revoked_at is not None:
-        return False
-    row.revoked_at = now
-    return True
+    return revoke(session, FeedToken, token_id, now)
 
 
 def list_feed_tokens(session: Session) -> list[dict[str, Any]]:

@@ -20,7 +20,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from meetings.access.principals import AccessError, check_role
-from meetings.db import ApiToken
+from meetings.db import ApiToken, FeedToken
 from meetings.kernel.vocabulary import Role
 
 # token_urlsafe(32) gives 43 characters; accept a little either way, nothing odd.
@@ -70,15 +70,23 @@ def create_api_token(
     return IssuedToken(row.id, token)
 
 
-def revoke_api_token(session: Session, token_id: int, now: datetime) -> bool:
-    """Revoke an API token; False if it was already revoked."""
-    row = session.get(ApiToken, token_id)
+def revoke(
+    session: Session, table: type[ApiToken | FeedToken], token_id: int, now: datetime
+) -> bool:
+    """Revoke an API or feed token by id; False if it was already revoked."""
+    row = session.get(ApiToken, token_id) if table is ApiToken else session.get(FeedToken, token_id)
     if row is None:
-        raise AccessError(f"no API token #{token_id}")
+        what = "API token" if table is ApiToken else "feed token"
+        raise AccessError(f"no {what} #{token_id}")
     if row.revoked_at is not None:
         return False
     row.revoked_at = now
     return True
+
+
+def revoke_api_token(session: Session, token_id: int, now: datetime) -> bool:
+    """Revoke an API token; False if it was already revoked."""
+    return revoke(session, ApiToken, token_id, now)
 
 
 def api_role(session: Session, token: str) -> Role | None:

@@ -21,6 +21,7 @@ from meetings.kernel.rocdate import format_roc_date, format_roc_time, parse_date
 from meetings.kernel.templating import make_environment
 from meetings.kernel.vocabulary import ATTENDANCE_ZH, ROLE_ZH, OccurrenceStatus, Origin
 from scheduler.pages.session import Visit, finish
+from scheduler.serialization import occurrence_json
 
 TEMPLATES = Path(__file__).resolve().parent / "templates"
 Text = Annotated[str, Form()]
@@ -100,22 +101,18 @@ def badges(o: Occurrence) -> list[tuple[str, str]]:
 
 
 def occurrence_row(o: Occurrence, staff: bool) -> dict[str, Any]:
-    """A meeting as a list row, in its city's zone (``moved_reason`` for staff only)."""
+    """A meeting as a list row: its JSON form (``scheduler.serialization``) plus what the
+    page shows — ROC date and time in its city's zone, badges, link."""
+    data = occurrence_json(o, staff=staff)
     start = local(o.start_at, o.series.city.timezone)
-    moved = bool(o.moved_reason) and o.status != OccurrenceStatus.CANCELLED
     return {
-        "uid": o.uid,
+        **data,
         "url": meeting_url(o.uid),
-        "title": o.title,
-        "city": o.series.city.name,
-        "series": o.series_id,
         "district": o.district or o.zone or "",
         "date": format_roc_date(start.date()),
         "time": format_roc_time(start),
         "location": o.location or "",
         "badges": badges(o),
-        "status": o.status,
-        "moved_reason": o.moved_reason if staff else None,
+        "moved_reason": data.get("moved_reason"),
         "nominal": format_roc_date(o.nominal_date),
-        "moved": moved,
     }
