@@ -20,10 +20,9 @@ from meetings.schedule.declarations import (
     FileDecl,
     SeriesDecl,
     SeriesSpec,
+    assemble_spec,
     series_instances,
 )
-from meetings.schedule.spans import parse_duration, parse_time_of_day
-from meetings.schedule.workdays import HolidayPolicy
 
 Parsed = list[tuple[YamlDocument, FileDecl]]
 
@@ -208,16 +207,7 @@ def _resolve_series(
         errors.append(f"{doc.where(base + ('id',))}: series[{i}] ({s.id}): {problem}")
     if problems:
         return None
-    return SeriesSpec(
-        id=s.id,
-        city=city.name,
-        decl=s,
-        cadence=cadence,
-        instances=tuple(instances),
-        start_time=parse_time_of_day(s.time),
-        duration=parse_duration(s.duration),
-        policy=HolidayPolicy(s.holidays),
-    )
+    return assemble_spec(city, s, cadence, instances)
 
 
 def _add_series(cities: dict[str, CityConfig], parsed: Parsed, errors: list[str]) -> None:

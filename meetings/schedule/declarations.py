@@ -8,7 +8,7 @@ documents into a Config; ``spec_from_decl`` rebuilds one stored series. No file 
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import date, time, timedelta
 from typing import Annotated, Any, Literal
@@ -483,6 +483,13 @@ def spec_from_decl(city: CityConfig, decl: SeriesDecl) -> SeriesSpec:
     instances, problems = series_instances(decl, cadence, city)
     if problems:
         raise ValueError("; ".join(problems))
+    return assemble_spec(city, decl, cadence, instances)
+
+
+def assemble_spec(
+    city: CityConfig, decl: SeriesDecl, cadence: Cadence | None, instances: Sequence[SeriesInstance]
+) -> SeriesSpec:
+    """A validated declaration with its parsed cadence and instances, as the planner uses it."""
     return SeriesSpec(
         id=decl.id,
         city=city.name,

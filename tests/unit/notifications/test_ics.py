@@ -11,6 +11,7 @@ from hypothesis import strategies as st
 from icalendar.parser.string import _foldline
 
 from meetings.db import OutboxMessage
+from meetings.kernel.localtime import DEFAULT_TIMEZONE
 from notifications.email import MeetingView
 from notifications.ics import (
     Attendee,
@@ -26,7 +27,7 @@ from tests.support.feeds import check_ics, sample_event, vevents
 from tests.support.snapshots import SNAPSHOTS, assert_snapshot
 
 NOW = datetime(2023, 2, 1, 0, 0, tzinfo=UTC)
-TZ = "Asia/Taipei"  # the builders write local times in the zone they are given
+TZ = DEFAULT_TIMEZONE  # the builders write local times in the zone they are given
 
 
 def test_feed_is_valid_and_complete() -> None:
