@@ -361,8 +361,9 @@ class CaseListing(Base):
     case_id: Mapped[int] = mapped_column(ForeignKey("cases.id", ondelete="CASCADE"))
     rule_id: Mapped[int] = mapped_column(ForeignKey("listing_rules.id", ondelete="CASCADE"))
     # Copies of the case's number and district, written and kept in step by
-    # meetings.cases.operations, so building an agenda scans the listings index alone
-    # and reads only the cases it shows. (NULL only in rows written by other code.)
+    # meetings.cases.rules, so building an agenda (agendas.queries.listing_page) scans
+    # the listings index alone and reads only the cases it shows. (NULL only in rows
+    # written by other code.)
     case_no: Mapped[str | None] = mapped_column(String(64))
     district: Mapped[str | None] = mapped_column(String(50))
     listed_at: Mapped[date] = mapped_column(Date)
