@@ -383,15 +383,23 @@ def agenda_freeze(
 @handled
 def audit_report_cmd(
     year: Annotated[int, typer.Option("--year", help="ROC (112) or Gregorian (2023) year.")],
+    city: Annotated[
+        str | None,
+        typer.Option("--city", help="Whose calendar year (time zone) to count in."),
+    ] = None,
     as_json: JsonOpt = False,
 ) -> None:
-    """Look-ups of case data in a year and the share with a legitimate reason (TL3.1)."""
+    """Look-ups of case data in a year and the share with a legitimate reason (TL3.1).
+
+    The year runs in the city's time zone; --city is needed only when the loaded cities
+    keep different zones.
+    """
 
     if not (1 <= year <= 300 or 1912 <= year <= 2300):
         raise BadInput(f"--year: not a year: {year}")
     application = make_app()
     with application.transaction() as session:
-        report = audit_report(session, year)
+        report = audit_report(session, year, city=city)
     if as_json:
         emit_json(report)
         return

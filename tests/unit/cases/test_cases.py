@@ -503,3 +503,22 @@ def test_audit_year_runs_in_the_city_zone(app: App) -> None:
         old, new = audit_report(s, 111), audit_report(s, 112)
     assert (old["lookups"], new["lookups"]) == (1, 0)
     assert old["records"][0]["viewed_at"] == "2022-12-31T22:00:00-05:00"
+
+
+def test_audit_report_asks_for_the_city_when_zones_differ(app: App, cli: Cli) -> None:
+    """Two cities in different zones: the CLI names the fix, and --city picks the year."""
+    ny = city_config(timezone="America/New_York").replace("city: 測試市", "city: 紐約市", 1)
+    ny = ny.replace("id: cp\n", "id: ny\n", 1).replace("liaison.test.example", "ny.example", 1)
+    cfg = build_config([load_yaml(ny, "ny.yaml"), load_yaml(city_config(), "city.yaml")])
+    eve = datetime(2023, 1, 1, 3, 0, tzinfo=UTC)  # 2022-12-31 22:00 in New York
+    with app.transaction() as s:
+        load_config(s, cfg, eve)
+        record_audit(
+            s, viewer="chen@test", reason="會前準備", action="cases.list", uid=None,
+            case_nos=["CP-001"], now=eve,
+        )  # fmt: skip
+    refused = cli("audit", "report", "--year", "111", "--json")
+    assert refused.exit_code == 2 and "give --city" in refused.stderr
+    in_ny = cli("audit", "report", "--year", "111", "--city", "紐約市", "--json")
+    assert in_ny.exit_code == 0, in_ny.stderr
+    assert json.loads(in_ny.stdout)["lookups"] == 1
