@@ -93,8 +93,7 @@ def set_password(session: Session, email: str, password: str, now: datetime) -> 
     user = _get(session, email)
     check_password(password)
     user.password_hash = _hasher.hash(password)
-    user.session_version += 1
-    user.updated_at = now
+    _end_sessions_of(user, now)
     session.flush()
     return user
 
@@ -103,8 +102,7 @@ def set_role(session: Session, email: str, role: str, now: datetime) -> User:
     """Change a user's role; every open session of the user ends."""
     user = _get(session, email)
     user.role = check_role(role)
-    user.session_version += 1
-    user.updated_at = now
+    _end_sessions_of(user, now)
     session.flush()
     return user
 
@@ -114,8 +112,7 @@ def set_active(session: Session, email: str, active: bool, now: datetime) -> Use
     user = _get(session, email)
     if user.active != active:
         user.active = active
-        user.session_version += 1
-        user.updated_at = now
+        _end_sessions_of(user, now)
         session.flush()
     return user
 
@@ -141,9 +138,14 @@ def end_sessions(session: Session, user_id: int, now: datetime) -> None:
     """Log a user out everywhere (the session cookies carry the old version)."""
     user = session.get(User, user_id)
     if user is not None:
-        user.session_version += 1
-        user.updated_at = now
+        _end_sessions_of(user, now)
         session.flush()
+
+
+def _end_sessions_of(user: User, now: datetime) -> None:
+    """Every signed session cookie carries ``session_version``: bumping it ends them all."""
+    user.session_version += 1
+    user.updated_at = now
 
 
 def list_users(session: Session) -> list[User]:

@@ -12,7 +12,7 @@ from typing import Any
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
-from meetings.cases.triggers import instance_for_case, shift
+from meetings.cases.triggers import instance_for_case
 from meetings.db import (
     Case,
     CaseDiscussion,
@@ -27,7 +27,7 @@ from meetings.kernel.localtime import local_today
 from meetings.kernel.vocabulary import EventKind, OccurrenceStatus
 from meetings.schedule.declarations import SeriesSpec
 from meetings.schedule.registry import SpecRegistry, office_calendar_for
-from meetings.schedule.spans import parse_span
+from meetings.schedule.spans import parse_span, shift
 
 # The fewest calendar days a window of one unit can span: listings younger than this
 # cannot be overdue, so they are not even read.

@@ -7,9 +7,8 @@ the schedule slice, so each change is a domain event like any other meeting's.
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, date, datetime
 
-from dateutil.relativedelta import relativedelta
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -29,28 +28,11 @@ from meetings.schedule.events import record as record_event
 from meetings.schedule.operations import ChangeReport, apply_placement
 from meetings.schedule.planning import Placement, place, uid_for
 from meetings.schedule.registry import SpecRegistry, office_calendar_for
-from meetings.schedule.spans import Span, parse_span
+from meetings.schedule.spans import parse_span, shift
 from meetings.schedule.workdays import OfficeCalendar
 
 # A meeting that cannot be created or repeated must not loop the daemon forever.
 MAX_ROUNDS_PER_PASS = 50
-
-
-def shift(day: date, span: Span, calendar: OfficeCalendar) -> date:
-    """``day`` moved by a signed span (working days counted on ``calendar``)."""
-    if span.unit == "d":
-        return day + timedelta(days=span.amount)
-    if span.unit == "w":
-        return day + timedelta(weeks=span.amount)
-    if span.unit == "mo":
-        result: date = day + relativedelta(months=span.amount)
-        return result
-    if span.amount >= 0:
-        return calendar.add_working_days(day, span.amount)
-    d = day
-    for _ in range(-span.amount):
-        d = calendar.previous_working_day(d - timedelta(days=1))
-    return d
 
 
 def instance_for_case(spec: SeriesSpec, district: str) -> SeriesInstance | None:

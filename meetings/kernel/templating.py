@@ -75,12 +75,10 @@ def make_environment(
     autoescape_default: bool = False,
     strict: bool = True,
     keep_trailing_newline: bool = True,
-    env_class: type[Environment] = Environment,
     **options: Any,
 ) -> Environment:
-    """An environment with Liaison's filters. ``env_class`` lets a caller ask for a
-    sandboxed environment (city-supplied templates)."""
-    env = env_class(
+    """An environment with Liaison's filters."""
+    env = Environment(
         loader=loader,
         autoescape=select_autoescape(
             enabled_extensions=tuple(html_extensions), default=autoescape_default

@@ -8,9 +8,8 @@ Like ``meetings.schedule.operations`` these work inside the caller's transaction
 
 from __future__ import annotations
 
-from datetime import date, datetime, timedelta
+from datetime import date, datetime
 
-from dateutil.relativedelta import relativedelta
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -21,7 +20,7 @@ from meetings.kernel.vocabulary import EventKind, OccurrenceStatus
 from meetings.schedule.cycles import HELD_AT_MAX_SHIFT, meeting_cycle
 from meetings.schedule.events import record as record_event
 from meetings.schedule.registry import SpecRegistry, office_calendar_for
-from meetings.schedule.spans import parse_span
+from meetings.schedule.spans import parse_span, shift
 
 # --- lookups -----------------------------------------------------------------------
 
@@ -74,15 +73,9 @@ def minutes_due_on(session: Session, occ: Occurrence, held_on: date) -> date:
     """The last day the minutes of a meeting held on ``held_on`` are on time."""
     spec = SpecRegistry(session).spec(occ.series)
     span = parse_span(spec.decl.minutes_due)
-    if span.unit == "d":
-        return held_on + timedelta(days=span.amount)
-    if span.unit == "w":
-        return held_on + timedelta(weeks=span.amount)
-    if span.unit == "mo":
-        due: date = held_on + relativedelta(months=span.amount)
-        return due
-    calendar = office_calendar_for(session, occ.series.city_id)
-    return calendar.add_working_days(held_on, span.amount)
+    # The office calendar is a query: load it only when the span counts working days.
+    calendar = office_calendar_for(session, occ.series.city_id) if span.unit == "wd" else None
+    return shift(held_on, span, calendar)
 
 
 # --- held ----------------------------------------------------------------------------

@@ -1,11 +1,16 @@
-"""Lengths and distances as declarations write them: "2h", "90m"; "7d", "5wd", "-2mo"; "14:00"."""
+"""Lengths and distances as declarations write them: "2h", "90m"; "7d", "5wd", "-2mo"; "14:00",
+and the one way a day is moved by such a distance."""
 
 from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from datetime import time, timedelta
+from datetime import date, time, timedelta
 from typing import Literal
+
+from dateutil.relativedelta import relativedelta
+
+from meetings.schedule.workdays import OfficeCalendar
 
 _DURATION = re.compile(r"^\s*(?:(\d+)\s*h)?\s*(?:(\d+)\s*(?:m|min))?\s*$")
 _SPAN = re.compile(r"^\s*([+-]?)(\d+)\s*(d|wd|w|mo)\s*$")
@@ -60,3 +65,23 @@ def parse_time_of_day(value: object) -> time:
     if h > 23 or mi > 59:
         raise ValueError(f"not a time of day: {value!r} (hours 0–23, minutes 0–59)")
     return time(h, mi)
+
+
+def shift(day: date, span: Span, calendar: OfficeCalendar | None = None) -> date:
+    """``day`` moved by a signed span; working days are counted on ``calendar`` (needed
+    only for ``wd``, so callers may skip loading it for the other units)."""
+    if span.unit == "d":
+        return day + timedelta(days=span.amount)
+    if span.unit == "w":
+        return day + timedelta(weeks=span.amount)
+    if span.unit == "mo":
+        result: date = day + relativedelta(months=span.amount)
+        return result
+    if calendar is None:
+        raise ValueError(f"{span}: working days need the office calendar")
+    if span.amount >= 0:
+        return calendar.add_working_days(day, span.amount)
+    d = day
+    for _ in range(-span.amount):
+        d = calendar.previous_working_day(d - timedelta(days=1))
+    return d

@@ -9,10 +9,9 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta
+from datetime import date, datetime
 from typing import Any
 
-from dateutil.relativedelta import relativedelta
 from sqlalchemy import select
 from sqlalchemy.orm import Session, selectinload
 
@@ -28,7 +27,7 @@ from meetings.kernel.vocabulary import (
 )
 from meetings.schedule.declarations import SeriesDecl
 from meetings.schedule.registry import office_calendar_for
-from meetings.schedule.spans import parse_span
+from meetings.schedule.spans import Span, parse_span, shift
 from meetings.schedule.workdays import OfficeCalendar
 
 DEFAULT_REMINDERS: tuple[tuple[str, MessageKind], ...] = (
@@ -98,21 +97,11 @@ def secretariat_for(session: Session, city_id: int) -> list[Recipient]:
 
 
 def _before(span_text: str, start: datetime, calendar: OfficeCalendar) -> datetime:
+    """``start`` moved back by a reminder's span (``14d``, ``5wd``: always before), same
+    time of day."""
     span = parse_span(span_text)
-    n = abs(span.amount)
-    if span.unit == "d":
-        return start - timedelta(days=n)
-    if span.unit == "w":
-        return start - timedelta(weeks=n)
-    if span.unit == "mo":
-        return start - relativedelta(months=n)
-    # working days: step back over the office calendar, same time of day
-    day = start.date()
-    for _ in range(n):
-        day = calendar.previous_working_day(day - timedelta(days=1))
-    return start + (
-        datetime.combine(day, start.timetz()) - datetime.combine(start.date(), start.timetz())
-    )
+    day = shift(start.date(), Span(-abs(span.amount), span.unit), calendar)
+    return datetime.combine(day, start.timetz())
 
 
 @dataclass
