@@ -16,7 +16,8 @@ def agenda_for_email(session: Session, occ: Occurrence, now: datetime) -> tuple[
     """Freeze the meeting's agenda and return (text, HTML fragment) for the email body.
 
     The email carries only what an agenda row shows: case number, masked name,
-    district, risk and listing reason. Cancelled meetings have no agenda.
+    district, risk, the listing rule's title and a screened reason of at most 60
+    characters (screened again as rendered). Cancelled meetings have no agenda.
     """
     if occ.status == OccurrenceStatus.CANCELLED:
         return None

@@ -12,14 +12,23 @@ from datetime import datetime
 
 from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.triggers.interval import IntervalTrigger
+from sqlalchemy.exc import OperationalError
 
 from meetings.cases.jobs import run_case_jobs
 from notifications.outbox.dispatch import DispatchReport, dispatch_due
 from scheduler.bootstrap import App
+from scheduler.db import DatabaseUnavailable
 
 log = logging.getLogger("liaison.jobs")
 
 HOUSEKEEPING_SECONDS = 3600.0
+
+
+def _database_trouble(exc: Exception) -> str:
+    """One line for an expected database failure ("database is locked", read-only): the
+    next tick retries, so a traceback (with its SQL) would only flood the log."""
+    reason = getattr(exc, "orig", None) or exc
+    return str(reason).splitlines()[0] if str(reason) else type(exc).__name__
 
 
 def tick(app: App, worker: str) -> DispatchReport:
@@ -66,6 +75,9 @@ class Daemon:
     def _run_tick(self) -> None:
         try:
             report = tick(self.app, self.worker)
+        except (OperationalError, DatabaseUnavailable) as exc:
+            log.warning("tick failed: database: %s (next tick retries)", _database_trouble(exc))
+            return
         except Exception:  # keep the daemon alive; the next tick retries
             log.exception("tick failed")
             return
@@ -75,6 +87,8 @@ class Daemon:
     def _run_housekeeping(self) -> None:
         try:
             housekeeping(self.app)
+        except (OperationalError, DatabaseUnavailable) as exc:
+            log.warning("housekeeping failed: database: %s", _database_trouble(exc))
         except Exception:  # keep the daemon alive; the next run retries
             log.exception("housekeeping failed")
 

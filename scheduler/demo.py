@@ -21,7 +21,7 @@ from meetings.access.feeds import demo_feed_urls
 from meetings.agendas.queries import load_agenda
 from meetings.agendas.render import city_template_dirs, render_agenda
 from meetings.cases.config import load_config
-from meetings.cases.importing import CaseRow, parse_cases
+from meetings.cases.importing import CaseRow, read_cases
 from meetings.cases.imports import import_cases
 from meetings.cases.lookup import resolve_city
 from meetings.db import District, Occurrence, Series
@@ -190,7 +190,8 @@ def setup_cases(application: App) -> None:
     with application.transaction() as session:
         city = resolve_city(session, SAMPLE_CITY)
         districts = list(session.scalars(select(District.name).where(District.city_id == city.id)))
-        rows = shifted_sample(parse_cases(SAMPLE_CASES, districts), local_today(now, city.timezone))
+        sample = list(read_cases(SAMPLE_CASES, districts))  # the small bundled sample
+        rows = shifted_sample(sample, local_today(now, city.timezone))
         report = import_cases(session, city, rows, now)
         occ = session.scalar(
             select(Occurrence)

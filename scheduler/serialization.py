@@ -6,7 +6,7 @@ from typing import Any
 
 from meetings.db import Occurrence, Series
 from meetings.kernel.localtime import local
-from meetings.kernel.vocabulary import OccurrenceStatus
+from meetings.kernel.vocabulary import OccurrenceStatus, Origin
 
 
 def occurrence_json(o: Occurrence, *, staff: bool) -> dict[str, Any]:
@@ -31,6 +31,11 @@ def occurrence_json(o: Occurrence, *, staff: bool) -> dict[str, Any]:
     }
     if staff:
         data["moved_reason"] = o.moved_reason
+    elif o.origin == Origin.EVENT:
+        # An event meeting's nominal date is computed from the case event (an order's
+        # expiry − 2 months): participants see only the meeting's own time.
+        data["nominal_date"] = None
+        data["moved"] = False
     return data
 
 

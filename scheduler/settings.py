@@ -14,6 +14,9 @@ DEFAULT_SMTP_URL = "smtp://127.0.0.1:8025"
 DEFAULT_BASE_URL = "http://127.0.0.1:8000"
 # Seconds a SQLite writer waits for the lock before "database is locked" (tests lower it).
 DEFAULT_SQLITE_BUSY_TIMEOUT = 30.0
+# Request bodies the web server reads at most (bytes): forms, and the minutes upload.
+DEFAULT_MAX_BODY = 2 * 1024 * 1024
+DEFAULT_MAX_UPLOAD = 20 * 1024 * 1024
 
 
 @dataclass(frozen=True)
@@ -25,6 +28,8 @@ class Settings:
     # means "use the random key kept in the database".
     secret_key: str = ""
     sqlite_busy_timeout: float = DEFAULT_SQLITE_BUSY_TIMEOUT
+    max_body: int = DEFAULT_MAX_BODY
+    max_upload: int = DEFAULT_MAX_UPLOAD
 
     @classmethod
     def from_env(
@@ -47,4 +52,18 @@ class Settings:
             sqlite_busy_timeout=float(
                 env.get("LIAISON_SQLITE_BUSY_TIMEOUT") or DEFAULT_SQLITE_BUSY_TIMEOUT
             ),
+            max_body=_bytes(env, "LIAISON_MAX_BODY", DEFAULT_MAX_BODY),
+            max_upload=_bytes(env, "LIAISON_MAX_UPLOAD", DEFAULT_MAX_UPLOAD),
         )
+
+
+def _bytes(env: Mapping[str, str], name: str, default: int) -> int:
+    """A size in bytes (``2000000``, ``512k``, ``2M``); a ValueError naming ``name``."""
+    raw = (env.get(name) or "").strip()
+    if not raw:
+        return default
+    scale = {"k": 1024, "m": 1024 * 1024}.get(raw[-1].lower(), 1)
+    digits = raw[:-1] if scale > 1 else raw
+    if not digits.isascii() or not digits.isdigit() or not 0 < int(digits) * scale <= 2**40:
+        raise ValueError(f"{name}: a size in bytes, like 2000000, 512k or 2M (not {raw[:20]!r})")
+    return int(digits) * scale

@@ -110,6 +110,8 @@ def _calname(city: str, title: str) -> str:
 def _series_scope(session: Session, token: FeedToken, city: City | None) -> FeedScope:
     value = token.scope_value
     series = session.get(Series, value)
+    if series is not None and token.city_id is not None and series.city_id != token.city_id:
+        series = None  # resolved only within the token's city: never another city's series
     if series is None:
         # The series was removed from the database: an empty calendar, not an error.
         tz = city.timezone if city is not None else DEFAULT_TIMEZONE
@@ -310,6 +312,27 @@ def create_feed_token(
     session.add(row)
     session.flush()
     return IssuedToken(row.id, token)
+
+
+def feed_token_id(session: Session, ref: str) -> int:
+    """The id of the feed token ``ref`` names: what `feeds list` prints (``#3`` or ``3``),
+    or the leaked URL (https or webcal) or token itself, found by its hash."""
+    text = ref.strip()
+    number = text.removeprefix("#")
+    if number.isdigit() and len(number) <= 18:
+        return int(number)
+    token = text.split("?", 1)[0].rstrip("/").rsplit("/", 1)[-1].removesuffix(".ics")
+    row_id = None
+    if well_formed(token):
+        row_id = session.scalar(
+            select(FeedToken.id).where(FeedToken.token_hash == hash_token(token))
+        )
+    if row_id is None:
+        raise AccessError(
+            "ID: no feed token matches (give #ID or ID as `feeds list` prints, the feed URL "
+            "or the token)"
+        )
+    return row_id
 
 
 def revoke_feed_token(session: Session, token_id: int, now: datetime) -> bool:

@@ -19,7 +19,7 @@ from datetime import datetime
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from meetings.access.principals import AccessError, check_role
+from meetings.access.principals import AccessError, Scope, check_role, city_choice
 from meetings.db import ApiToken, FeedToken
 from meetings.kernel.vocabulary import Role
 
@@ -57,13 +57,25 @@ class IssuedToken:
 
 
 def create_api_token(
-    session: Session, role: str, now: datetime, *, label: str | None = None
+    session: Session,
+    role: str,
+    now: datetime,
+    *,
+    city: str | None = None,
+    all_cities: bool = False,
+    label: str | None = None,
 ) -> IssuedToken:
-    """Create a bearer token for the JSON API."""
+    """Create a bearer token for the JSON API, of one city (or of all cities)."""
     checked = check_role(role)
+    city_id = city_choice(session, city, all_cities)
     token = new_token()
     row = ApiToken(
-        token_hash=hash_token(token), role=checked, label=clean_label(label), created_at=now
+        token_hash=hash_token(token),
+        role=checked,
+        city_id=city_id,
+        all_cities=all_cities,
+        label=clean_label(label),
+        created_at=now,
     )
     session.add(row)
     session.flush()
@@ -89,8 +101,9 @@ def revoke_api_token(session: Session, token_id: int, now: datetime) -> bool:
     return revoke(session, ApiToken, token_id, now)
 
 
-def api_role(session: Session, token: str) -> Role | None:
-    """The role of a live API token, or None (unknown, revoked or malformed alike)."""
+def api_scope(session: Session, token: str) -> Scope | None:
+    """The role and cities of a live API token, or None (unknown, revoked or malformed
+    alike, and a role this version does not know)."""
     if not well_formed(token):
         return None
     digest = hash_token(token)
@@ -100,6 +113,7 @@ def api_role(session: Session, token: str) -> Role | None:
     if row is None or not hmac.compare_digest(row.token_hash, digest):
         return None
     try:
-        return Role(row.role)
+        role = Role(row.role)
     except ValueError:  # a role this version does not know: no access
         return None
+    return Scope.of(role, row.city_id, row.all_cities, f"api-token#{row.id}")

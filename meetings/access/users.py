@@ -17,11 +17,11 @@ from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatc
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from meetings.access.principals import AccessError, check_role
-from meetings.db import AppSecret, User
+from meetings.access.passwords import password_problem
+from meetings.access.principals import AccessError, Scope, check_role, city_choice
+from meetings.db import AppSecret, City, User
 from meetings.kernel.emails import normalise_email
 
-MIN_PASSWORD = 10
 _hasher = PasswordHasher()
 _dummy: list[str] = []
 
@@ -45,12 +45,12 @@ def check_email(email: str) -> str:
         raise UserError(f"EMAIL: not an email address: {email!r}") from None
 
 
-def check_password(password: str) -> str:
-    """A password long enough to keep; a UserError otherwise."""
-    if len(password) < MIN_PASSWORD:
-        raise UserError(f"password: at least {MIN_PASSWORD} characters, please")
-    if len(password) > 1024:
-        raise UserError("password: at most 1024 characters")
+def check_password(password: str, email: str = "") -> str:
+    """A password good enough for the login ``email`` (``meetings.access.passwords``);
+    a UserError saying why not otherwise."""
+    problem = password_problem(password, email)
+    if problem is not None:
+        raise UserError(f"password: {problem}")
     return password
 
 
@@ -59,16 +59,28 @@ def find_user(session: Session, email: str) -> User | None:
     return session.scalar(select(User).where(User.email == email.strip().lower()))
 
 
-def add_user(session: Session, email: str, role: str, password: str, now: datetime) -> User:
-    """Create a user with an argon2 hash of ``password``."""
+def add_user(
+    session: Session,
+    email: str,
+    role: str,
+    password: str,
+    now: datetime,
+    *,
+    city: str | None = None,
+    all_cities: bool = False,
+) -> User:
+    """Create a user of one city (or of all cities) with an argon2 hash of ``password``."""
     e = check_email(email)
     r = check_role(role)
-    check_password(password)
+    check_password(password, e)
+    city_id = city_choice(session, city, all_cities)
     if find_user(session, e) is not None:
         raise UserError(f"user {e} already exists (use `liaison users passwd` to change it)")
     user = User(
         email=e,
         role=r,
+        city_id=city_id,
+        all_cities=all_cities,
         password_hash=_hasher.hash(password),
         active=True,
         session_version=1,
@@ -91,7 +103,7 @@ def _get(session: Session, email: str) -> User:
 def set_password(session: Session, email: str, password: str, now: datetime) -> User:
     """Change a password; every open session of the user ends."""
     user = _get(session, email)
-    check_password(password)
+    check_password(password, user.email)
     user.password_hash = _hasher.hash(password)
     _end_sessions_of(user, now)
     session.flush()
@@ -105,6 +117,46 @@ def set_role(session: Session, email: str, role: str, now: datetime) -> User:
     _end_sessions_of(user, now)
     session.flush()
     return user
+
+
+def set_city(
+    session: Session, email: str, city: str | None, now: datetime, *, all_cities: bool = False
+) -> User:
+    """Move a user to one city (or all cities); every open session of the user ends."""
+    user = _get(session, email)
+    user.city_id = city_choice(session, city, all_cities)
+    user.all_cities = all_cities
+    _end_sessions_of(user, now)
+    session.flush()
+    return user
+
+
+def user_scope(user: User) -> Scope:
+    """What a user may see: their role over their city (or every city)."""
+    return Scope.of(user.role, user.city_id, user.all_cities, user.email)
+
+
+def viewer_scope(session: Session, email: str) -> Scope:
+    """The scope of the active user named by ``--as``; an AccessError for anyone else.
+
+    Case data is shown only to someone the system knows, and only of their city.
+    """
+    user = find_user(session, email) if email.strip() else None
+    if user is None or not user.active:
+        shown = email.strip()[:80]
+        raise UserError(f"--as: {shown!r} is not an active user (see `liaison users list`)")
+    scope = user_scope(user)
+    if scope.unassigned:
+        raise UserError(f"--as: {user.email} has no city yet (`liaison users set-city`)")
+    return scope
+
+
+def city_label(session: Session, city_id: int | None, all_cities: bool) -> str:
+    """A login's or token's city as listed: its name, 全部縣市, or 未指定."""
+    if all_cities:
+        return "全部縣市"
+    city = session.get(City, city_id) if city_id is not None else None
+    return city.name if city is not None else "未指定"
 
 
 def set_active(session: Session, email: str, active: bool, now: datetime) -> User:

@@ -2,7 +2,8 @@
 
 Sections follow SPEC §3: 一、主席致詞 二、上次會議決議事項追蹤 三、工作報告
 四、列管個案討論 五、提案討論 六、臨時動議. Case rows carry only the case number, the
-masked name, the district, the risk and the listing reason.
+masked name, the district, the risk, the listing rule's title and a screened,
+length-capped listing reason.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from datetime import date, datetime
 from typing import Any
 
 from meetings.kernel.rocdate import format_roc_date, format_roc_datetime
+from meetings.kernel.screening import cap, screen_text
 
 SECTION_TITLES = (
     ("一", "主席致詞"),
@@ -22,6 +24,7 @@ SECTION_TITLES = (
     ("五", "提案討論"),
     ("六", "臨時動議"),
 )
+REASON_MAX = 60  # characters of a listing reason an agenda carries
 
 
 @dataclass(frozen=True)
@@ -67,9 +70,10 @@ class CaseRow:
     masked_name: str
     district: str
     risk: str
-    reason: str
+    reason: str  # the screened listing reason, at most REASON_MAX characters ("" if none)
     listed_at: date
     carried_over: bool  # listed before the previous meeting and not yet discussed (續列)
+    rule_title: str = ""  # the listing rule (or triggering event) that put it here
 
 
 @dataclass(frozen=True)
@@ -109,6 +113,25 @@ def risk_label(sdm_risk: str | None, tipvda_score: int | None) -> str:
     return "、".join(parts) or "未評估"
 
 
+def brief_reason(reason: str | None, rule_title: str, masked_name: str | None) -> str:
+    """What an agenda (and so every invited agency's mail) may say beyond the rule's
+    title: the reason screened (IDs, phones, addresses, the case's name) and cut."""
+    if not reason or reason == rule_title:
+        return ""
+    return cap(screen_text(reason, [masked_name]), REASON_MAX)
+
+
+def screened_agenda(agenda: Agenda) -> Agenda:
+    """The agenda with its free text screened again as it is rendered: frozen agendas
+    and rows stored before screening existed must not go out as they were written."""
+    cases = tuple(
+        replace(c, reason=brief_reason(c.reason, c.rule_title, c.masked_name)) for c in agenda.cases
+    )
+    names = [c.masked_name for c in agenda.cases]
+    items = tuple(replace(a, text=screen_text(a.text, names)) for a in agenda.action_items)
+    return replace(agenda, cases=cases, action_items=items)
+
+
 def build_agenda(
     meeting: MeetingInfo,
     *,
@@ -135,7 +158,8 @@ def build_agenda(
             masked_name=c.masked_name or "（未提供）",
             district=c.district,
             risk=risk_label(c.sdm_risk, c.tipvda_score),
-            reason=c.listed_reason or c.rule_title,
+            reason=brief_reason(c.listed_reason, c.rule_title, c.masked_name),
+            rule_title=c.rule_title,
             listed_at=c.listed_at,
             carried_over=previous_meeting_day is not None and c.listed_at < previous_meeting_day,
         )
@@ -194,6 +218,7 @@ def agenda_to_json(agenda: Agenda) -> dict[str, Any]:
                 "district": c.district,
                 "risk": c.risk,
                 "reason": c.reason,
+                "rule_title": c.rule_title,
                 "listed_at": c.listed_at.isoformat(),
                 "listed_at_roc": format_roc_date(c.listed_at),
                 "carried_over": c.carried_over,
@@ -240,6 +265,8 @@ def agenda_from_json(data: dict[str, Any], timezone: str | None = None) -> Agend
                 reason=c["reason"],
                 listed_at=date.fromisoformat(c["listed_at"]),
                 carried_over=c["carried_over"],
+                # Agendas frozen before rows had a rule title: the agenda's own.
+                rule_title=c.get("rule_title", data["rule_title"] or ""),
             )
             for c in data["cases"]
         ),

@@ -23,7 +23,7 @@ from jinja2 import (
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from meetings.agendas.model import Agenda, agenda_to_json
+from meetings.agendas.model import Agenda, agenda_to_json, screened_agenda
 from meetings.db import City, CitySettings
 from meetings.kernel.localtime import local
 from meetings.kernel.rocdate import format_roc_date, format_roc_datetime
@@ -55,7 +55,8 @@ class AgendaTemplateError(Exception):
 def environment(overrides: Sequence[Path] = ()) -> Environment:
     """A Jinja2 environment: city folders first, then the built-in templates."""
     folders = [str(p) for p in overrides if p.is_dir()] + [str(TEMPLATES)]
-    return make_environment(ChoiceLoader([ConfinedLoader(f) for f in folders]), trim_blocks=False)
+    loader = ChoiceLoader([ConfinedLoader(f) for f in folders])
+    return make_environment(loader, trim_blocks=False, sandboxed=True)  # city files: untrusted
 
 
 def city_template_dirs(session: Session, city_name: str) -> list[Path]:
@@ -81,7 +82,8 @@ def city_template_dirs(session: Session, city_name: str) -> list[Path]:
 
 
 def render_agenda(agenda: Agenda, fmt: str, overrides: Sequence[Path] = ()) -> str:
-    """The agenda as text, printable HTML or JSON."""
+    """The agenda as text, printable HTML or JSON (its free text screened again)."""
+    agenda = screened_agenda(agenda)
     if fmt == "json":
         return json.dumps(agenda_to_json(agenda), ensure_ascii=False, indent=2)
     if fmt not in FORMATS:
@@ -92,7 +94,7 @@ def render_agenda(agenda: Agenda, fmt: str, overrides: Sequence[Path] = ()) -> s
 
 def render_agenda_fragment(agenda: Agenda, overrides: Sequence[Path] = ()) -> str:
     """The agenda sections as an HTML fragment (for the agenda email body)."""
-    return _render("agenda_body.html.j2", agenda, overrides)
+    return _render("agenda_body.html.j2", screened_agenda(agenda), overrides)
 
 
 def _render(name: str, agenda: Agenda, overrides: Sequence[Path]) -> str:

@@ -1,21 +1,24 @@
 """Reading case exports (CSV in UTF-8/Big5, or xlsx) into validated rows.
 
 Every problem is reported as ``FILE:ROW: column: message`` (row 1 is the header);
-names are masked as each row is read and the full name is never kept or echoed.
-The file is streamed by :func:`meetings.kernel.tabular.open_table`; only the
-validated (masked) rows are kept.
+names are masked as each row is read and the full name is never kept or echoed;
+free text (``listed_reason``) is screened (:mod:`meetings.kernel.screening`). Messages
+never quote a district (shifted columns put names there) and quote other cells only
+cut short and when they do not look like a name, ID, phone or address. The file is
+streamed by :func:`meetings.kernel.tabular.open_table` and so are the rows.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
 
 from meetings.cases.masking import mask_name
 from meetings.kernel.rocdate import parse_date
+from meetings.kernel.screening import quoted, screen
 from meetings.kernel.tabular import Table, TableError, open_table
 from meetings.kernel.vocabulary import CASE_IMPORT_COLUMNS, CaseStatus
 
@@ -46,6 +49,8 @@ CASE_NO = re.compile(r"^[0-9A-Za-z\u3400-\u9fff][0-9A-Za-z\u3400-\u9fff_./-]{0,6
 NAME_MAX = 50  # the masked name
 MAX_LENGTHS = {"service": 50, "agency": 100, "worker": 50}
 PROGRESS_EVERY = 1000
+DISTRICTS_SHOWN = 5  # district names an error message lists
+USE_DATES = "use 2023-03-08, 2023/03/08 or 112/03/08"
 _GREGORIAN_SLASH = re.compile(r"^\s*(\d{4})[/.](\d{1,2})[/.](\d{1,2})\s*$")
 
 Progress = Callable[[int, int], None]
@@ -87,18 +92,28 @@ def parse_case_date(text: str) -> date:
         try:
             return date(int(m.group(1)), int(m.group(2)), int(m.group(3)))
         except ValueError as exc:
-            raise ValueError(f"not a valid date: {text!r} ({exc})") from None
+            raise ValueError(f"not a valid date ({exc})") from None
     return parse_date(text)
 
 
-def parse_cases(
-    path: Path, districts: Sequence[str], progress: Progress | None = None
-) -> list[CaseRow]:
-    """Validate a whole file; raise CaseFileError listing every bad row."""
+def read_cases(
+    path: Path,
+    districts: Sequence[str],
+    progress: Progress | None = None,
+    warnings: list[str] | None = None,
+) -> Iterator[CaseRow]:
+    """Stream a file's validated rows; raise CaseFileError listing every bad row.
+
+    Rows are yielded as they are read, until the first bad one; the rest of the file
+    is still checked (every problem is reported) but yields nothing more. The caller
+    writes inside one transaction, so the CaseFileError at the end rolls back what the
+    good rows wrote: no list of all rows is ever held. Free text that was screened is
+    reported in ``warnings`` (``FILE:ROW: column: 已遮蔽 N 項（…）``).
+    """
     try:
         with open_table(path) as table:
             check_header(table.name, table.header)
-            return _parse_rows(table, set(districts), progress)
+            yield from _parse_rows(table, set(districts), progress, warnings)
     except TableError as exc:
         raise CaseFileError(exc.errors) from None
 
@@ -120,28 +135,33 @@ def check_header(name: str, header: list[str]) -> None:
         raise CaseFileError(errors)
 
 
-def _parse_rows(table: Table, districts: set[str], progress: Progress | None) -> list[CaseRow]:
+def _parse_rows(
+    table: Table, districts: set[str], progress: Progress | None, warnings: list[str] | None
+) -> Iterator[CaseRow]:
     index = {h: i for i, h in enumerate(table.header)}
     seen: dict[str, int] = {}
     errors: list[str] = []
-    out: list[CaseRow] = []
     estimate = table.total or 0
     last = 1
-    for n, cells in table.rows:
-        last = n
-        if progress is not None and (n - 1) % PROGRESS_EVERY == 0:
-            progress(n - 1, max(estimate, n - 1))
-        cells_ = _Cells(table.name, n, cells, index)
-        row = parse_row(cells_, districts, seen)
-        if row is None:
-            errors.extend(cells_.errors)
-        else:
-            out.append(row)
+    try:
+        for n, cells in table.rows:
+            last = n
+            if progress is not None and (n - 1) % PROGRESS_EVERY == 0:
+                progress(n - 1, max(estimate, n - 1))
+            cells_ = _Cells(table.name, n, cells, index)
+            row = parse_row(cells_, districts, seen)
+            if warnings is not None:
+                warnings.extend(cells_.warnings)
+            if row is None:
+                errors.extend(cells_.errors)
+            elif not errors:
+                yield row
+    except TableError as exc:  # the file broke off (a bad CSV line, a limit)
+        raise CaseFileError([*errors, *exc.errors]) from None
     if progress is not None:
         progress(last - 1, last - 1)
     if errors:
         raise CaseFileError(errors)
-    return out
 
 
 @dataclass
@@ -153,6 +173,7 @@ class _Cells:
     cells: list[str]
     index: dict[str, int]
     errors: list[str] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
 
     def get(self, column: str) -> str:
         i = self.index.get(column)
@@ -161,6 +182,16 @@ class _Cells:
     def err(self, column: str, message: str) -> None:
         self.errors.append(f"{self.name}:{self.n}: {column}: {message}")
 
+    def screened(self, column: str, names: Sequence[str | None]) -> str | None:
+        """A free-text cell with IDs, phones, addresses and the case's name redacted."""
+        text = self.get(column)
+        if not text:
+            return None
+        found = screen(text, names)
+        if found.count:
+            self.warnings.append(f"{self.name}:{self.n}: {column}: {found.summary()}")
+        return found.text
+
     def date(self, column: str) -> date | None:
         text = self.get(column)
         if not text:
@@ -168,7 +199,9 @@ class _Cells:
         try:
             return parse_case_date(text)
         except ValueError as exc:
-            self.err(column, str(exc))
+            # The parser's detail without the value itself (a shifted name column).
+            detail = str(exc).rsplit(" (", 1)[1].rstrip(")") if " (" in str(exc) else ""
+            self.err(column, f"not a date: {quoted(text)} ({detail or USE_DATES})")
             return None
 
 
@@ -181,7 +214,7 @@ def parse_row(c: _Cells, districts: set[str], seen: dict[str, int]) -> CaseRow |
     if case_type not in CASE_TYPES:
         c.err(
             "case_type",
-            f"unknown case type {case_type!r} (one of {'、'.join(CASE_TYPES)})"
+            f"unknown case type {quoted(case_type)} (one of {'、'.join(CASE_TYPES)})"
             if case_type
             else "required",
         )
@@ -189,8 +222,12 @@ def parse_row(c: _Cells, districts: set[str], seen: dict[str, int]) -> CaseRow |
     if not district:
         c.err("district", "required")
     elif district not in districts:
-        c.err("district", f"unknown district {district!r} for this city")
-    masked = mask_name(c.get("name"))  # the full name goes no further than this call
+        # Never the value: shifted columns put the name here.
+        shown = "、".join(sorted(districts)[:DISTRICTS_SHOWN])
+        more = "、…" if len(districts) > DISTRICTS_SHOWN else ""
+        c.err("district", f"unknown district (not one of the city's districts: {shown}{more})")
+    full = c.get("name")
+    masked = mask_name(full)  # the full name goes no further than this row's checks
     if masked is not None and len(masked) > NAME_MAX:
         c.err("name", f"longer than {NAME_MAX} characters")
     risk, score, status = _risk(c), _score(c), _status(c)
@@ -216,7 +253,7 @@ def parse_row(c: _Cells, districts: set[str], seen: dict[str, int]) -> CaseRow |
         reported_at=reported_at,
         rereported_at=rereported_at,
         order_expiry=order_expiry,
-        listed_reason=c.get("listed_reason") or None,
+        listed_reason=c.screened("listed_reason", (full, masked)),
     )
 
 
@@ -225,9 +262,9 @@ def _case_no(c: _Cells, seen: dict[str, int]) -> str:
     if not case_no:
         c.err("case_no", "required")
     elif not CASE_NO.match(case_no):
-        c.err("case_no", f"not a case number: {case_no!r} (letters, digits, - _ . /)")
+        c.err("case_no", f"not a case number: {quoted(case_no)} (letters, digits, - _ . /)")
     elif case_no in seen:
-        c.err("case_no", f"duplicate case_no {case_no!r} (also on row {seen[case_no]})")
+        c.err("case_no", f"duplicate case_no {quoted(case_no)} (also on row {seen[case_no]})")
     else:
         seen[case_no] = c.n
     return case_no
@@ -237,7 +274,7 @@ def _risk(c: _Cells) -> str | None:
     text = c.get("sdm_risk")
     risk = SDM_RISKS.get(text) if text else None
     if text and risk is None:
-        c.err("sdm_risk", f"unknown SDM risk {text!r} (高, 中 or 低)")
+        c.err("sdm_risk", f"unknown SDM risk {quoted(text)} (高, 中 or 低)")
     return risk
 
 
@@ -248,7 +285,7 @@ def _score(c: _Cells) -> int | None:
     try:
         score = int(text)
     except ValueError:
-        c.err("tipvda_score", f"not a whole number: {text!r}")
+        c.err("tipvda_score", f"not a whole number: {quoted(text)}")
         return None
     if not 0 <= score <= TIPVDA_MAX:
         c.err("tipvda_score", f"must be between 0 and {TIPVDA_MAX}, got {score}")
@@ -259,7 +296,7 @@ def _status(c: _Cells) -> CaseStatus | None:
     text = c.get("status") or CaseStatus.OPEN
     status = STATUSES.get(text)
     if status is None:
-        c.err("status", f"unknown status {text!r} (開案, 處遇中 or 結案)")
+        c.err("status", f"unknown status {quoted(text)} (開案, 處遇中 or 結案)")
     return status
 
 

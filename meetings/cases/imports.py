@@ -7,7 +7,7 @@ never reach this module, rows arrive already masked.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Iterable, Sequence
 from datetime import date, datetime
 
 from sqlalchemy import select
@@ -24,7 +24,6 @@ from meetings.kernel.vocabulary import CASE_STORED_FIELDS, CaseEventKind, CaseSt
 DEVIANT_CASE_TYPE = "偏差行為"
 # Case numbers per IN (...) look-up: well under every backend's bound-parameter limit.
 LOOKUP_CHUNK = 500
-PROGRESS_EVERY = 1000
 
 
 def derived_events(old: Case | None, row: CaseRow, today: date) -> list[tuple[str, date]]:
@@ -52,26 +51,27 @@ def derived_events(old: Case | None, row: CaseRow, today: date) -> list[tuple[st
 class _Importer:
     """One import: the city's cases, rules and triggered series, loaded once."""
 
-    def __init__(self, session: Session, city: City, rows: Sequence[CaseRow], now: datetime):
+    def __init__(self, session: Session, city: City, now: datetime):
         self.session = session
         self.city = city
         self.now = now
         self.today = local_today(now, city.timezone)
-        self.existing = self._existing(session, city.id, [r.case_no for r in rows])
+        self.existing: dict[str, Case] = {}
         self.rules: list[ListingRule] = active_rules(session, city.id)
         self.triggers = TriggerContext(session, city, now)
         self.report = CaseReport()
 
-    @staticmethod
-    def _existing(session: Session, city_id: int, numbers: list[str]) -> dict[str, Case]:
-        existing: dict[str, Case] = {}
-        for i in range(0, len(numbers), LOOKUP_CHUNK):
-            chunk = numbers[i : i + LOOKUP_CHUNK]
-            for c in session.scalars(
-                select(Case).where(Case.city_id == city_id, Case.case_no.in_(chunk))
-            ):
-                existing[c.case_no] = c
-        return existing
+    def add_batch(self, rows: Sequence[CaseRow]) -> None:
+        """Upsert a batch of rows, their existing cases looked up in one query."""
+        numbers = [r.case_no for r in rows]
+        self.existing = {
+            c.case_no: c
+            for c in self.session.scalars(
+                select(Case).where(Case.city_id == self.city.id, Case.case_no.in_(numbers))
+            )
+        }
+        for row in rows:
+            self.add(row)
 
     def add(self, row: CaseRow) -> None:
         """Upsert one row; an unchanged row changes nothing else."""
@@ -124,22 +124,21 @@ class _Importer:
 
 
 def import_cases(
-    session: Session,
-    city: City,
-    rows: Sequence[CaseRow],
-    now: datetime,
-    progress: Callable[[int, int], None] | None = None,
+    session: Session, city: City, rows: Iterable[CaseRow], now: datetime
 ) -> CaseReport:
     """Upsert validated rows by case number; derive events; re-evaluate listings.
 
-    ``progress(done, total)`` is called every 1000 rows and at the end.
+    ``rows`` may be a stream (:func:`meetings.cases.importing.read_cases`): they are
+    taken a batch at a time, so only one batch is held. An error the stream raises
+    propagates, and the caller's transaction rolls back what earlier batches wrote.
     """
-    importer = _Importer(session, city, rows, now)
-    for done, row in enumerate(rows):
-        if progress is not None and done % PROGRESS_EVERY == 0:
-            progress(done, len(rows))
-        importer.add(row)
+    importer = _Importer(session, city, now)
+    batch: list[CaseRow] = []
+    for row in rows:
+        batch.append(row)
+        if len(batch) == LOOKUP_CHUNK:
+            importer.add_batch(batch)
+            batch = []
+    importer.add_batch(batch)
     session.flush()
-    if progress is not None:
-        progress(len(rows), len(rows))
     return importer.report

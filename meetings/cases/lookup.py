@@ -1,8 +1,6 @@
-"""Finding a city or a case by what people type, and naming a case without its number."""
+"""Finding a city or a case by what people type."""
 
 from __future__ import annotations
-
-import hashlib
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -39,8 +37,3 @@ def get_case(session: Session, case_no: str, city: str | None = None) -> Case:
     if len(found) > 1:
         raise OperationError(f"case {case_no!r} exists in several cities: give --city")
     return found[0]
-
-
-def case_key(domain: str, case_no: str) -> str:
-    """A stable, UID-safe stand-in for a case number (the number itself stays out of feeds)."""
-    return "c" + hashlib.sha256(f"{domain}\n{case_no}".encode()).hexdigest()[:12]

@@ -7,12 +7,12 @@ the schedule slice, so each change is a domain event like any other meeting's.
 
 from __future__ import annotations
 
+import secrets
 from datetime import UTC, date, datetime
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from meetings.cases.lookup import case_key
 from meetings.db import Case, City, Occurrence, Series
 from meetings.kernel.localtime import local_today, zone
 from meetings.kernel.vocabulary import (
@@ -26,7 +26,7 @@ from meetings.kernel.vocabulary import (
 from meetings.schedule.declarations import SeriesInstance, SeriesSpec
 from meetings.schedule.events import record as record_event
 from meetings.schedule.operations import ChangeReport, apply_placement
-from meetings.schedule.planning import Placement, place, uid_for
+from meetings.schedule.planning import Placement, place
 from meetings.schedule.registry import SpecRegistry, office_calendar_for
 from meetings.schedule.spans import parse_span, shift
 from meetings.schedule.workdays import OfficeCalendar
@@ -165,13 +165,15 @@ class TriggerContext:
                 f"(case {case.case_no}); no meeting created"
             )
             return None
-        uid = uid_for(
-            inst.key,
-            nominal,
-            self.city.domain,
-            suffix=f"-{case_key(self.city.domain, case.case_no)}",
+        existing = self.session.scalar(
+            select(Occurrence).where(
+                Occurrence.series_id == series.id,
+                Occurrence.instance_key == inst.key,
+                Occurrence.origin == Origin.EVENT,
+                Occurrence.case_no == case.case_no,
+                Occurrence.nominal_date == nominal,
+            )
         )
-        existing = self.session.scalar(select(Occurrence).where(Occurrence.uid == uid))
         p = self.placement(spec, nominal)
         if existing is not None:
             if existing.status == OccurrenceStatus.CANCELLED:
@@ -179,9 +181,11 @@ class TriggerContext:
             else:
                 report.unchanged += 1
             return existing
-        occ = self._new_meeting(uid, series, spec, inst, case, nominal, p)
+        occ = self._new_meeting(
+            opaque_uid(inst.key, self.city.domain), series, spec, inst, case, nominal, p
+        )
         record_event(self.session, EventKind.CREATED, occ, self.now)
-        report.created.append(uid)
+        report.created.append(occ.uid)
         return occ
 
     def _new_meeting(
@@ -291,3 +295,13 @@ def _roll_series(
             if nxt is None:
                 break
             occ = nxt
+
+
+def opaque_uid(instance_key: str, domain: str) -> str:
+    """A random UID for an event meeting: nothing in it is computable from the case.
+
+    A case number is a small space, so any hash of it can be reversed by trying them all;
+    and the nominal date of an event meeting is derived from the case event (an order's
+    expiry − 2 months), so it stays out too. 80 random bits never repeat in practice.
+    """
+    return f"{instance_key}-e{secrets.token_hex(10)}@{domain}"

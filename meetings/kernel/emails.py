@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from email_validator import EmailNotValidError, validate_email
 
+from meetings.kernel.errors import shorten
+
 
 def normalise_email(text: str) -> str:
     """A valid address, stripped and lower-cased (how Liaison stores and compares them);
@@ -12,7 +14,7 @@ def normalise_email(text: str) -> str:
     try:
         checked = validate_email(value, check_deliverability=False)
     except EmailNotValidError as exc:
-        raise ValueError(f"not an email address: {text!r} ({exc})") from None
+        raise ValueError(f"not an email address: '{shorten(text)}' ({shorten(exc, 200)})") from None
     return checked.normalized.lower()
 
 

@@ -7,6 +7,10 @@ from datetime import date, datetime
 
 ROC_OFFSET = 1911
 WEEKDAYS_ZH = "一二三四五六日"
+# The days a person can mean (ROC year 1 to well past any plan). Outside them a day
+# overflows the zone and UTC arithmetic (9999-12-31 + 1 day, 0001-01-01 - 8 hours).
+FIRST_DAY = date(1912, 1, 1)
+LAST_DAY = date(2200, 12, 31)
 
 
 def roc_year(year: int) -> int:
@@ -51,24 +55,40 @@ _ROC_DATE = re.compile(
 )
 
 
-def parse_date(text: str) -> date:
-    """Parse 2023-03-08, 112/03/08, 112-3-8 or 112年3月8日 into a date.
+class DayOutOfRange(ValueError):
+    """A real date, but not one within FIRST_DAY..LAST_DAY."""
 
-    Raises ValueError with a readable message.
+
+def check_day(d: date) -> date:
+    """``d`` if it lies within FIRST_DAY..LAST_DAY; DayOutOfRange otherwise."""
+    if not FIRST_DAY <= d <= LAST_DAY:
+        raise DayOutOfRange(f"date out of range: {d.isoformat()} (from {FIRST_DAY} to {LAST_DAY})")
+    return d
+
+
+def parse_date(text: str) -> date:
+    """Parse 2023-03-08, 112/03/08, 112-3-8 or 112年3月8日 into a date within
+    FIRST_DAY..LAST_DAY.
+
+    Raises ValueError with a readable (short) message.
     """
     s = text.strip()
+    shown = s[:30]
     try:
-        return date.fromisoformat(s)
+        iso: date | None = date.fromisoformat(s)
     except ValueError:
-        pass
+        iso = None
+    if iso is not None:
+        return check_day(iso)
     m = _ROC_DATE.match(s)
     if m:
         y, mo, d = (int(g) for g in m.groups())
         try:
-            return date(y + ROC_OFFSET, mo, d)
+            day = date(y + ROC_OFFSET, mo, d)
         except ValueError as exc:
-            raise ValueError(f"not a valid date: {text!r} ({exc})") from None
-    raise ValueError(f"not a date: {text!r} (use 2023-03-08 or 112/03/08)")
+            raise ValueError(f"not a valid date: {shown!r} ({exc})") from None
+        return check_day(day)
+    raise ValueError(f"not a date: {shown!r} (use 2023-03-08 or 112/03/08)")
 
 
 _DIGITS = "零一二三四五六七八九"

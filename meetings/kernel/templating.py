@@ -20,6 +20,7 @@ from jinja2 import (
     select_autoescape,
 )
 from jinja2.runtime import Context
+from jinja2.sandbox import SandboxedEnvironment
 
 from meetings.kernel.localtime import local
 from meetings.kernel.rocdate import format_roc_date, format_roc_datetime, roc_year, zh_num
@@ -75,10 +76,18 @@ def make_environment(
     autoescape_default: bool = False,
     strict: bool = True,
     keep_trailing_newline: bool = True,
+    sandboxed: bool = False,
     **options: Any,
 ) -> Environment:
-    """An environment with Liaison's filters."""
-    env = Environment(
+    """An environment with Liaison's filters.
+
+    ``sandboxed``: a ``SandboxedEnvironment``, for templates a city supplies (files in
+    its config folder are not trusted code: without the sandbox
+    ``{{ cycler.__init__.__globals__.os.popen(...) }}`` runs a shell command). Unsafe
+    attribute access then raises ``jinja2.exceptions.SecurityError`` (a TemplateError).
+    """
+    kind = SandboxedEnvironment if sandboxed else Environment
+    env = kind(
         loader=loader,
         autoescape=select_autoescape(
             enabled_extensions=tuple(html_extensions), default=autoescape_default

@@ -14,6 +14,8 @@ from typing import Any
 
 import yaml
 
+from meetings.kernel.errors import shorten
+
 Path_ = tuple[str | int, ...]
 
 
@@ -68,21 +70,62 @@ MAX_DEPTH = 40
 # NUL, ESC and the like (escaped in double quotes): no text needs them, PostgreSQL refuses NUL.
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 MAX_VALUES = 100_000
+# No name, title, rule or note needs more; a longer scalar is refused before any check
+# quotes it (a 20 MB value must give a short message, not a 20 MB one).
+MAX_SCALAR = 10_000
+# Checked before parsing (PyYAML takes seconds per 10 MB): a line longer than any value
+# may be, and a file larger than any city needs.
+MAX_LINE = 2 * MAX_SCALAR
+MAX_TEXT = 4_000_000
 
 
-def load_yaml(text: str, filename: str) -> YamlDocument:
-    """Parse one YAML document, keeping line numbers. Raises SourceError."""
+def _check_size(text: str, filename: str) -> None:
+    for n, line in enumerate(text.split("\n"), start=1):
+        if len(line) > MAX_LINE:
+            raise SourceError(
+                [f"{filename}:{n}: line too long ({len(line):,} characters; at most {MAX_LINE:,})"]
+            )
+    if len(text) > MAX_TEXT:
+        raise SourceError(
+            [f"{filename}:1: file too large ({len(text):,} characters; at most {MAX_TEXT:,})"]
+        )
+
+
+def _compose(text: str, filename: str) -> yaml.Node | None:
     try:
-        root = yaml.compose(text, Loader=yaml.SafeLoader)
+        return yaml.compose(text, Loader=yaml.SafeLoader)
     except RecursionError:
         raise SourceError([f"{filename}:1: invalid YAML: nested too deeply"]) from None
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         line = mark.line + 1 if mark is not None else 1
-        problem = exc.problem or exc.context or "invalid YAML"
+        problem = shorten(exc.problem or exc.context or "invalid YAML", 200)
         raise SourceError([f"{filename}:{line}: invalid YAML: {problem}"]) from None
+    except yaml.reader.ReaderError as exc:  # a character YAML forbids (binary data)
+        line = text.count("\n", 0, exc.position) + 1
+        what = f"#x{exc.character:04x}" if isinstance(exc.character, int) else "byte"
+        raise SourceError(
+            [f"{filename}:{line}: invalid YAML: unacceptable character {what} (binary data?)"]
+        ) from None
     except yaml.YAMLError as exc:
-        raise SourceError([f"{filename}:1: invalid YAML: {exc}"]) from None
+        raise SourceError([f"{filename}:1: invalid YAML: {shorten(exc, 200)}"]) from None
+
+
+def _check_length(node: yaml.Node, filename: str) -> None:
+    if isinstance(node, yaml.ScalarNode) and len(node.value) > MAX_SCALAR:
+        line = node.start_mark.line + 1
+        raise SourceError(
+            [
+                f"{filename}:{line}: value too long ({len(node.value):,} characters; at most "
+                f"{MAX_SCALAR:,})"
+            ]
+        )
+
+
+def load_yaml(text: str, filename: str) -> YamlDocument:
+    """Parse one YAML document, keeping line numbers. Raises SourceError."""
+    _check_size(text, filename)
+    root = _compose(text, filename)
     doc = YamlDocument(filename=filename, data=None)
     if root is None:
         return doc
@@ -97,6 +140,7 @@ def load_yaml(text: str, filename: str) -> YamlDocument:
             line = node.start_mark.line + 1
             what = "too many values" if built[0] > MAX_VALUES else "nested too deeply"
             raise SourceError([f"{filename}:{line}: invalid YAML: {what} (aliases?)"])
+        _check_length(node, filename)
         if isinstance(node, yaml.MappingNode):
             out: dict[str, Any] = {}
             for key_node, value_node in node.value:
@@ -105,6 +149,7 @@ def load_yaml(text: str, filename: str) -> YamlDocument:
                         f"{filename}:{key_node.start_mark.line + 1}: keys must be plain text"
                     )
                     continue
+                _check_length(key_node, filename)
                 key = str(key_node.value)
                 if key == "<<":
                     errors.append(
@@ -113,7 +158,7 @@ def load_yaml(text: str, filename: str) -> YamlDocument:
                     continue
                 if key in out:
                     errors.append(
-                        f"{filename}:{key_node.start_mark.line + 1}: duplicate key {key!r}"
+                        f"{filename}:{key_node.start_mark.line + 1}: duplicate key '{shorten(key)}'"
                     )
                     continue
                 doc.lines[path + (key,)] = key_node.start_mark.line + 1
@@ -125,11 +170,12 @@ def load_yaml(text: str, filename: str) -> YamlDocument:
         try:
             value = _construct_scalar(loader, node)
         except yaml.YAMLError as exc:
-            errors.append(f"{filename}:{node.start_mark.line + 1}: {exc}")
+            errors.append(f"{filename}:{node.start_mark.line + 1}: {shorten(exc, 200)}")
             return None
         if isinstance(value, str) and _CONTROL.search(value):
             errors.append(
-                f"{filename}:{node.start_mark.line + 1}: control character in text: {value!r}"
+                f"{filename}:{node.start_mark.line + 1}: control character in text: "
+                f"'{shorten(value)}'"
             )
             return None
         return value

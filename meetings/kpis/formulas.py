@@ -152,6 +152,7 @@ class KpiReport:
     series_titles: dict[str, str] = field(default_factory=dict)
     series_filter: str | None = None
     district_filter: str | None = None
+    city_id: int | None = None  # the one city counted (None: no city loaded)
 
     @property
     def roc_year(self) -> int:

@@ -51,6 +51,7 @@ from meetings.db import (
     Agency,
     Attendance,
     CaseDiscussion,
+    City,
     HeldMeeting,
     Minutes,
     Occurrence,
@@ -236,17 +237,40 @@ def _action_items(session: Session, rows: _Rows, sel: Selection) -> None:
         row.actions_due, row.actions_on_time = int(n), int(closed or 0)
 
 
-def _agency_names(session: Session) -> dict[str, str]:
-    return {
-        code: name
-        for code, name in session.execute(
-            select(Agency.code, func.max(Agency.name)).group_by(Agency.code)
-        )
-    }
+def _agency_names(session: Session, city_id: int | None) -> dict[str, str]:
+    """The report's city's agency names by code (codes are per city)."""
+    q = select(Agency.code, Agency.name)
+    if city_id is not None:
+        q = q.where(Agency.city_id == city_id)
+    return {code: name for code, name in session.execute(q)}
+
+
+def report_city(session: Session, city_id: int | None, series_id: str | None) -> int | None:
+    """The one city a report counts: ``city_id``, the series' city, or the only city.
+
+    Figures are never pooled across cities: agency codes are per city, so one city's
+    agency names would label another's figures.
+    """
+    if series_id is not None:
+        series = get_series(session, series_id)
+        if city_id is not None and series.city_id != city_id:
+            raise OperationError(f"unknown series {series_id!r}")
+        return series.city_id
+    if city_id is not None:
+        return city_id
+    cities = list(session.scalars(select(City.id).limit(2)))
+    if len(cities) > 1:
+        raise OperationError("several cities are loaded: give --city (KPIs are per city)")
+    return cities[0] if cities else None
 
 
 def _selection(
-    session: Session, year: int, series_id: str | None, district: str | None, as_of: date | None
+    session: Session,
+    year: int,
+    series_id: str | None,
+    district: str | None,
+    as_of: date | None,
+    city_id: int | None = None,
 ) -> tuple[Selection, date]:
     """The checked request: what to count, and the day discussions count up to."""
     if not (1 <= year <= 300 or 1912 <= year <= 2300):
@@ -255,11 +279,10 @@ def _selection(
     as_of = as_of or end
     if as_of < start:
         raise OperationError(f"--as-of {as_of} is before the year ({start} … {end})")
-    if series_id is not None:
-        get_series(session, series_id)
+    city = report_city(session, city_id, series_id)
     if district is not None:
         check_district(session, district)
-    return Selection(start, end, series_id, district), as_of
+    return Selection(start, end, series_id, district, city), as_of
 
 
 def compute_kpis(
@@ -269,9 +292,12 @@ def compute_kpis(
     series_id: str | None = None,
     district: str | None = None,
     as_of: date | None = None,
+    city_id: int | None = None,
 ) -> KpiReport:
-    """Every SPEC §7 key for a year (ROC or Gregorian), per series instance and in total."""
-    sel, as_of = _selection(session, year, series_id, district, as_of)
+    """Every SPEC §7 key for a year (ROC or Gregorian) of one city (``city_id``; may be
+    left out when one city is loaded or a series is given), per series instance and in
+    total."""
+    sel, as_of = _selection(session, year, series_id, district, as_of, city_id)
     rows = _Rows(session, *declared_rows(session, sel))
     filters = sel.occurrences() + sel.in_year()
     # The order matters: rows found only in the data are added by the meeting and
@@ -291,10 +317,11 @@ def compute_kpis(
         rows=rows.rows,
         total=total,
         monthly=list(monthly.values()),
-        agency_names=_agency_names(session),
+        agency_names=_agency_names(session, sel.city_id),
         series_titles=rows.titles,
         series_filter=series_id,
         district_filter=district,
+        city_id=sel.city_id,
     )
 
 
@@ -308,6 +335,7 @@ def grant_counts(
     years: int = 5,
     series_id: str | None = None,
     district: str | None = None,
+    city_id: int | None = None,
 ) -> list[YearCounts]:
     """Meetings held, discussion records and distinct cases discussed per year.
 
@@ -315,7 +343,8 @@ def grant_counts(
     same counting rules as the KPI report (year of the nominal date, held meetings).
     """
     last = gregorian_year(year)
-    sel = Selection(date(last - years + 1, 1, 1), date(last, 12, 31), series_id, district)
+    city = report_city(session, city_id, series_id)
+    sel = Selection(date(last - years + 1, 1, 1), date(last, 12, 31), series_id, district, city)
     y = extract("year", Occurrence.nominal_date)
     filters = [*sel.occurrences(), *sel.in_year(), held()]
     n_held = {

@@ -1,5 +1,8 @@
 """KPI reports: CSV, xlsx (one sheet per table) and a self-contained HTML page.
 
+Text cells that look like formulas are neutralised in CSV and xlsx
+(``meetings.kernel.cells``): titles and agency names come from a city's config.
+
 Titles use ROC years. The HTML page inlines its charts as SVG
 (``meetings.kpis.charts``), so it needs no network, no scripts and no image files: it
 can be attached to a 聯繫會議 work report as is. ``kpi_report_bytes`` is the one entry
@@ -18,6 +21,7 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
+from meetings.kernel.cells import append_row, safe_text
 from meetings.kernel.rocdate import format_roc_date
 from meetings.kpis.charts import bar_chart_svg, trend_chart_svg
 from meetings.kpis.formulas import KEYS, KpiReport, RowCounts, YearCounts
@@ -77,14 +81,14 @@ def render_csv(report: KpiReport) -> str:
     header += list(SCALAR_KEYS[3:])
     buf = io.StringIO()
     w = csv.writer(buf, lineterminator="\n")
-    w.writerow(header)
+    w.writerow([safe_text(h) for h in header])
     for row in [*report.rows, report.total]:
         data = row.as_row()
         line = [_cell(data["series"]), _cell(data["district"])]
         line += [_cell(data[k]) for k in SCALAR_KEYS[:3]]
         line += [_cell(data["agency_attendance_rate"].get(c)) for c in codes]
         line += [_cell(data[k]) for k in SCALAR_KEYS[3:]]
-        w.writerow(line)
+        w.writerow([safe_text(c) for c in line])
     return buf.getvalue()
 
 
@@ -185,14 +189,14 @@ def xlsx_bytes(report: KpiReport, history: Sequence[YearCounts] = ()) -> bytes:
         assert ws is not None
         first = False
         ws.title = name
-        ws.append([f"民國{report.roc_year}年 {title}"])
+        append_row(ws, [f"民國{report.roc_year}年 {title}"])
         ws["A1"].font = Font(bold=True, size=14)
-        ws.append([f"統計截至 {format_roc_date(report.as_of)}"])
-        ws.append(header)
+        append_row(ws, [f"統計截至 {format_roc_date(report.as_of)}"])
+        append_row(ws, header)
         for cell in ws[3]:
             cell.font = Font(bold=True)
         for line in body:
-            ws.append(["" if v is None else v for v in line])
+            append_row(ws, line)  # text that looks like a formula stays text
         ws.column_dimensions["A"].width = 36
     buf = io.BytesIO()
     wb.save(buf)
@@ -302,6 +306,7 @@ def kpi_report_bytes(
     series_id: str | None = None,
     district: str | None = None,
     as_of: date | None = None,
+    city_id: int | None = None,
 ) -> tuple[bytes, str]:
     """The KPI report of a year as (content, media type), for the CLI and the web pages.
 
@@ -310,13 +315,17 @@ def kpi_report_bytes(
     """
     if fmt not in MEDIA_TYPES:
         raise ValueError(f"format must be one of {', '.join(MEDIA_TYPES)}, not {fmt!r}")
-    report = compute_kpis(session, year, series_id=series_id, district=district, as_of=as_of)
+    report = compute_kpis(
+        session, year, series_id=series_id, district=district, as_of=as_of, city_id=city_id
+    )
     if fmt == "json":
         data = json.dumps(report.as_json(), ensure_ascii=False, indent=2) + "\n"
         return data.encode("utf-8"), MEDIA_TYPES[fmt]
     if fmt == "csv":
         return render_csv(report).encode("utf-8"), MEDIA_TYPES[fmt]
-    history = grant_counts(session, year, series_id=series_id, district=district)
+    history = grant_counts(
+        session, year, series_id=series_id, district=district, city_id=report.city_id
+    )
     if fmt == "xlsx":
         return xlsx_bytes(report, history), MEDIA_TYPES[fmt]
     return render_html(report, history).encode("utf-8"), MEDIA_TYPES[fmt]

@@ -31,10 +31,15 @@ class Selection:
     end: date
     series_id: str | None
     district: str | None
+    city_id: int | None = None  # one city's meetings (None: every city, one loaded)
 
     def occurrences(self) -> list[ColumnElement[bool]]:
-        """Filters on Occurrence for the selected series/district (no date filter)."""
+        """Filters on Occurrence for the selected city/series/district (no date filter)."""
         out: list[ColumnElement[bool]] = []
+        if self.city_id is not None:
+            out.append(
+                Occurrence.series_id.in_(select(Series.id).where(Series.city_id == self.city_id))
+            )
         if self.series_id is not None:
             out.append(Occurrence.series_id == self.series_id)
         if self.district is not None:
@@ -115,6 +120,8 @@ def declared_rows(session: Session, sel: Selection) -> tuple[list[RowCounts], di
     """A row for each instance of each selected active series, in declaration order;
     and the series' titles."""
     q = select(Series).order_by(Series.city_id, Series.id)
+    if sel.city_id is not None:
+        q = q.where(Series.city_id == sel.city_id)
     if sel.series_id is not None:
         q = q.where(Series.id == sel.series_id)
     else:

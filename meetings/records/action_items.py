@@ -16,7 +16,13 @@ from sqlalchemy.orm import Session
 from meetings.db import ActionItem, Agency, HeldMeeting, Occurrence, Series
 from meetings.kernel.errors import OperationError
 from meetings.kernel.vocabulary import EventKind
-from meetings.records.held import city_agency, held_record, require_held, today_for
+from meetings.records.held import (
+    city_agency,
+    held_record,
+    require_held,
+    screen_entry,
+    today_for,
+)
 from meetings.schedule.events import record as record_event
 from meetings.schedule.occurrences import get_occurrence
 
@@ -35,7 +41,7 @@ def add_action_item(
     item = ActionItem(
         occurrence_id=occ.id,
         owner_code=agency.code,
-        text=text.strip(),
+        text=screen_entry(session, occ, text.strip()).text,  # never stored unscreened
         due_on=due,
         closed_on=None,
         created_at=now,

@@ -19,6 +19,7 @@ from meetings.db import Agency, Attendance, Occurrence
 from meetings.kernel.emails import is_email, normalise_email
 from meetings.kernel.errors import OperationError
 from meetings.kernel.rocdate import parse_date
+from meetings.kernel.screening import quoted
 from meetings.kernel.tabular import Table, TableError, open_table
 from meetings.kernel.vocabulary import AttendanceStatus, OccurrenceStatus
 from meetings.records.held import (
@@ -33,6 +34,7 @@ from meetings.schedule.occurrences import get_occurrence
 ATTENDANCE_COLUMNS = ("uid", "agency", "person", "status", "rank", "held_at")
 ATTENDANCE_REQUIRED = ("uid", "agency", "status")
 MAX_RANK = 100
+UID_ECHO = 80  # meeting UIDs are long but not personal: quoted further than other cells
 _WORDS = [s.value for s in AttendanceStatus]
 STATUS_CHOICES = f"{', '.join(_WORDS[:-1])} or {_WORDS[-1]}"  # "present, absent or delegated"
 
@@ -177,11 +179,11 @@ class _RowCheck:
         status = cells.get("status", "").lower()
         if status not in _WORDS:
             self.errors.append(
-                f"{where}: status: must be {STATUS_CHOICES}, not {cells.get('status', '')!r}"
+                f"{where}: status: must be {STATUS_CHOICES}, not {quoted(cells.get('status', ''))}"
             )
         person = cells.get("person") or None
         if person is not None and not is_email(person):
-            self.errors.append(f"{where}: person: not an email address: {person!r}")
+            self.errors.append(f"{where}: person: not an email address: {quoted(person)}")
         rank = cells.get("rank") or None
         if rank is not None and len(rank) > MAX_RANK:
             self.errors.append(f"{where}: rank: longer than {MAX_RANK} characters")
@@ -199,7 +201,7 @@ class _RowCheck:
             )
         occ = self.occurrences[uid]
         if occ is None:
-            self.errors.append(f"{where}: uid: unknown meeting {uid!r}")
+            self.errors.append(f"{where}: uid: unknown meeting {quoted(uid, UID_ECHO)}")
         elif occ.status == OccurrenceStatus.CANCELLED:
             self.errors.append(f"{where}: uid: meeting {uid} is cancelled")
         return occ
@@ -217,7 +219,7 @@ class _RowCheck:
             )
             self.agencies[key] = found is not None
         if not self.agencies[key]:
-            self.errors.append(f"{where}: agency: unknown agency {code!r}")
+            self.errors.append(f"{where}: agency: unknown agency {quoted(code)}")
 
     def _held_on(
         self, where: str, n: int, occ: Occurrence | None, uid: str, text: str
@@ -260,7 +262,8 @@ class _RowCheck:
             self.seen[key] = n
 
 
-def _checked_items(session: Session, table: Table, now: datetime) -> list[AttendanceInput]:
+def _check_rows(session: Session, table: Table, now: datetime) -> None:
+    """The first pass: every row checked against the database as it is, none kept."""
     rows = _keyed_rows(table)
     first = next(rows, None)
     if first is None:
@@ -269,29 +272,47 @@ def _checked_items(session: Session, table: Table, now: datetime) -> list[Attend
     if errors:
         raise RowErrors(errors)
     check = _RowCheck(session, now, table.name)
-    items = [check.row(row) for row in chain([first], rows)]
+    for row in chain([first], rows):
+        check.row(row)
     if check.errors:
         raise RowErrors(check.errors)
-    return items
+
+
+def _items(table: Table) -> Iterator[AttendanceInput]:
+    """The second pass: the (already checked) rows as inputs, one at a time."""
+    for row in _keyed_rows(table):
+        c = row.cells
+        held_at = c.get("held_at", "")
+        yield AttendanceInput(
+            c.get("uid", ""),
+            c.get("agency", ""),
+            c.get("status", "").lower(),
+            c.get("person") or None,
+            c.get("rank") or None,
+            parse_date(held_at) if held_at else None,
+        )
 
 
 def import_attendance(session: Session, path: Path, now: datetime) -> ImportReport:
     """Import attendance lines from a CSV or xlsx file: all rows or none.
 
     Every bad row is reported (``FILE:ROW: column: message``) in a RowErrors, and so is
-    a file that cannot be read as a table.
+    a file that cannot be read as a table. The file is streamed twice, never held: a
+    first pass checks every row, a second records them (each write checks again, so a
+    file changed in between fails in the caller's transaction, which rolls back).
     """
+    report = ImportReport()
     try:
         with open_table(path) as table:
-            items = _checked_items(session, table, now)
+            _check_rows(session, table, now)
+        with open_table(path) as table:
+            for item in _items(table):
+                record_attendance(session, item, now)
+                report.rows += 1
+                if item.uid not in report.meetings:
+                    report.meetings.append(item.uid)
     except RowErrors:
         raise
     except TableError as exc:  # the file itself: reported the way its rows are
         raise RowErrors(exc.errors) from None
-    report = ImportReport()
-    for item in items:
-        record_attendance(session, item, now)
-        report.rows += 1
-        if item.uid not in report.meetings:
-            report.meetings.append(item.uid)
     return report

@@ -13,9 +13,10 @@ from datetime import date, datetime
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from meetings.db import Agency, HeldMeeting, Occurrence, Series
+from meetings.db import Agency, AgendaCase, Case, CaseDiscussion, HeldMeeting, Occurrence, Series
 from meetings.kernel.errors import OperationError
 from meetings.kernel.localtime import local, local_today
+from meetings.kernel.screening import Screened, screen
 from meetings.kernel.vocabulary import EventKind, OccurrenceStatus
 from meetings.schedule.cycles import HELD_AT_MAX_SHIFT, meeting_cycle
 from meetings.schedule.events import record as record_event
@@ -151,3 +152,25 @@ def require_held(session: Session, occ: Occurrence, what: str) -> HeldMeeting:
             f"(liaison attendance record {occ.uid} --agency CODE --status present)"
         )
     return record
+
+
+def screen_entry(session: Session, occ: Occurrence, text: str) -> Screened:
+    """Free text entered for a meeting (minutes, action items), screened before it is
+    stored: IDs, phones, addresses, and the names of the cases on its agenda, discussed
+    at it or that triggered it (their masked forms catch the full names)."""
+    numbers = set(
+        session.scalars(select(AgendaCase.case_no).where(AgendaCase.occurrence_uid == occ.uid))
+    )
+    numbers |= set(
+        session.scalars(
+            select(CaseDiscussion.case_no).where(CaseDiscussion.occurrence_uid == occ.uid)
+        )
+    )
+    if occ.case_no is not None:
+        numbers.add(occ.case_no)
+    names = session.scalars(
+        select(Case.masked_name).where(
+            Case.city_id == occ.series.city_id, Case.case_no.in_(sorted(numbers))
+        )
+    ).all()
+    return screen(text, names)

@@ -15,7 +15,13 @@ from sqlalchemy.orm import Session
 from meetings.db import HeldMeeting, Minutes, Occurrence
 from meetings.kernel.errors import OperationError
 from meetings.kernel.vocabulary import EventKind, OccurrenceStatus
-from meetings.records.held import local_date, minutes_due_on, require_held, today_for
+from meetings.records.held import (
+    local_date,
+    minutes_due_on,
+    require_held,
+    screen_entry,
+    today_for,
+)
 from meetings.schedule.events import record as record_event
 from meetings.schedule.occurrences import get_occurrence
 
@@ -33,6 +39,7 @@ def record_minutes(
         raise OperationError(f"minutes dated {day} are before the meeting ({held.held_on})")
     if day > today_for(occ, now):
         raise OperationError(f"--at {day} is in the future")
+    text = screen_entry(session, occ, text).text  # never stored unscreened
     row = session.get(Minutes, occ.id)
     if row is None:
         row = Minutes(

@@ -11,6 +11,7 @@ from collections.abc import Sequence
 
 from pydantic import ValidationError
 
+from meetings.kernel.errors import shorten
 from meetings.kernel.localtime import DEFAULT_TIMEZONE
 from meetings.kernel.yamlsource import Path_, SourceError, YamlDocument
 from meetings.schedule.cadence import Cadence, CadenceError, parse_cadence
@@ -45,6 +46,12 @@ def _clean_loc(raw_loc: Sequence[str | int]) -> list[str | int]:
             continue
         loc.append("in" if p == "in_" else "not" if p == "not_" else p)
     return loc
+
+
+def _capped(message: str) -> str:
+    """A message that quotes a value of up to 10,000 characters (yamlsource's bound) is
+    cut: FILE:LINE and the complaint come first, so they survive."""
+    return shorten(message, 300)
 
 
 def _pydantic_errors(doc: YamlDocument, exc: ValidationError) -> list[str]:
@@ -83,7 +90,7 @@ def _validate_files(docs: Sequence[YamlDocument]) -> Parsed:
         except ValidationError as exc:
             errors.extend(_pydantic_errors(doc, exc))
     if errors:
-        raise SourceError(errors)
+        raise SourceError([_capped(e) for e in errors])
     return parsed
 
 
@@ -238,5 +245,5 @@ def build_config(docs: Sequence[YamlDocument]) -> Config:
     cities = _merge_cities(parsed, errors)
     _add_series(cities, parsed, errors)
     if errors:
-        raise SourceError(errors)
+        raise SourceError([_capped(e) for e in errors])
     return Config(cities=cities)

@@ -15,6 +15,7 @@ from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfoNotFoundError
 
 from pydantic import (
+    AfterValidator,
     BaseModel,
     BeforeValidator,
     ConfigDict,
@@ -24,6 +25,7 @@ from pydantic import (
 )
 
 from meetings.kernel.emails import normalise_email
+from meetings.kernel.errors import control_character, shorten
 from meetings.kernel.localtime import DEFAULT_TIMEZONE, zone
 from meetings.kernel.vocabulary import CASE_RULE_FIELDS, Role
 from meetings.schedule.cadence import Cadence, for_instance, parse_cadence
@@ -43,33 +45,51 @@ def _check_email(value: str) -> str:
 Email = Annotated[str, BeforeValidator(lambda v: _check_email(str(v).strip()))]
 
 
+def _one_line(value: str) -> str:
+    """Names, titles and addresses end up in mail headers, ICS lines and page titles,
+    where CR/LF splits a header and other controls corrupt or hide text."""
+    found = control_character(value)
+    if found is not None:
+        raise ValueError(
+            f"control character {found} in '{shorten(value)}' "
+            "(names, titles and addresses must be one line of text)"
+        )
+    return value
+
+
+# A name, title, code or address: one line, no control characters.
+Line = Annotated[str, AfterValidator(_one_line)]
+
+
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
 class AgencyDecl(_Strict):
-    code: str
-    name: str
-    kind: str | None = None
+    code: Line
+    name: Line
+    kind: Line | None = None
     emails: list[Email] = Field(default_factory=list)
 
     @field_validator("code")
     @classmethod
     def _code(cls, v: str) -> str:
         if not CODE.match(v):
-            raise ValueError(f"agency code {v!r} must be letters, digits, - or _ (max 32)")
+            raise ValueError(f"agency code '{shorten(v)}' must be letters, digits, - or _ (max 32)")
         return v
 
 
 class DistrictDecl(_Strict):
-    name: str
-    code: str | None = None
+    name: Line
+    code: Line | None = None
 
     @field_validator("code")
     @classmethod
     def _code(cls, v: str | None) -> str | None:
         if v is not None and not SLUG.match(v):
-            raise ValueError(f"district code {v!r} must be lower-case letters, digits or -")
+            raise ValueError(
+                f"district code '{shorten(v)}' must be lower-case letters, digits or -"
+            )
         return v
 
 
@@ -83,14 +103,14 @@ def _default_roles() -> list[Role]:
 
 class PersonDecl(_Strict):
     email: Email
-    name: str
-    agency: str | None = None
+    name: Line
+    agency: Line | None = None
     roles: list[Role] = Field(default_factory=_default_roles)
 
 
 class InviteDecl(_Strict):
-    required: list[str] = Field(default_factory=list)
-    optional: list[str] = Field(default_factory=list)
+    required: list[Line] = Field(default_factory=list)
+    optional: list[Line] = Field(default_factory=list)
     people: list[Email] = Field(default_factory=list)
 
 
@@ -99,7 +119,7 @@ class AgendaDecl(_Strict):
     carry_over: bool = True
     max_cases: int = Field(default=15, ge=1, le=500)
     # Zoned series: which districts' cases each zone's meeting discusses.
-    zone_districts: dict[str, list[str]] | None = None
+    zone_districts: dict[Line, list[Line]] | None = None
 
 
 class ReminderDecl(_Strict):
@@ -161,24 +181,24 @@ class TriggerDecl(_Strict):
 
 class SeriesDecl(_Strict):
     id: str
-    title: str
-    organizer: str | None = None
-    chair: str | None = None
-    secretariat: str | None = None
+    title: Line
+    organizer: Line | None = None
+    chair: Line | None = None
+    secretariat: Line | None = None
     cadence: str | dict[str, Any] | None = None
     anchor_month: int | None = Field(default=None, ge=1, le=12)
     trigger: TriggerDecl | None = None
     time: str = "14:00"
     duration: str = "2h"
-    location: str | None = None
+    location: Line | None = None
     invite: InviteDecl = Field(default_factory=InviteDecl)
     holidays: HolidayPolicy = HolidayPolicy.NEXT_WORKING_DAY
     agenda: AgendaDecl = Field(default_factory=AgendaDecl)
     reminders: list[ReminderDecl] | None = None
     minutes_due: str = "7d"
     per_district: bool = False
-    districts: list[str] | None = None
-    zones: list[str] | None = None
+    districts: list[Line] | None = None
+    zones: list[Line] | None = None
     start: date | None = None
     until: date | None = None
     adhoc: bool = True
@@ -188,7 +208,9 @@ class SeriesDecl(_Strict):
     @classmethod
     def _id(cls, v: str) -> str:
         if not SLUG.match(v):
-            raise ValueError(f"series id {v!r} must be lower-case letters, digits or - (max 63)")
+            raise ValueError(
+                f"series id '{shorten(v)}' must be lower-case letters, digits or - (max 63)"
+            )
         return v
 
     @field_validator("time")
@@ -264,8 +286,8 @@ class RuleNode(_Strict):
 
 
 class ListingRuleDecl(_Strict):
-    id: str
-    title: str
+    id: Line
+    title: Line
     window: str | None = None
     all: list[RuleNode | Condition] | None = None
     any: list[RuleNode | Condition] | None = None
@@ -287,13 +309,13 @@ class ListingRuleDecl(_Strict):
 
 class ClosureDecl(_Strict):
     date: date
-    reason: str
+    reason: Line
 
 
 class FileDecl(_Strict):
     """One YAML file. Several files may declare the same city; they are merged."""
 
-    city: str
+    city: Line
     timezone: str | None = None
     domain: str | None = None
     agencies: list[AgencyDecl] = Field(default_factory=list)
@@ -311,15 +333,19 @@ class FileDecl(_Strict):
         if v is not None:
             try:
                 zone(v)
-            except (ZoneInfoNotFoundError, ValueError):
-                raise ValueError(f"unknown time zone {v!r} (e.g. {DEFAULT_TIMEZONE})") from None
+            except (ZoneInfoNotFoundError, ValueError, OSError):  # OSError: a name too long
+                raise ValueError(
+                    f"unknown time zone '{shorten(v)}' (e.g. {DEFAULT_TIMEZONE})"
+                ) from None
         return v
 
     @field_validator("domain")
     @classmethod
     def _domain(cls, v: str | None) -> str | None:
         if v is not None and not re.match(r"^[A-Za-z0-9.-]+$", v):
-            raise ValueError(f"domain {v!r} must be a DNS name such as liaison.taoyuan.example")
+            raise ValueError(
+                f"domain '{shorten(v)}' must be a DNS name such as liaison.taoyuan.example"
+            )
         return v
 
 

@@ -17,9 +17,11 @@ from email.message import EmailMessage
 from typing import Any, Protocol
 
 from sqlalchemy import select
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
 from meetings.db import Agency, City, Minutes, Occurrence, OutboxMessage
+from meetings.kernel.errors import shorten
 from meetings.kernel.localtime import local
 from meetings.kernel.rocdate import format_roc_datetime
 from meetings.kernel.vocabulary import MessageKind, OccurrenceStatus, Origin
@@ -330,7 +332,7 @@ async def dispatch_due(
             plan_messages(session, now)
             plan_minutes_due(session, now)
 
-    def jobs_of(session: Session, ids: list[int]) -> list[Job]:
+    def jobs_of(session: Session, ids: list[int]) -> tuple[list[Job], list[SendResult]]:
         return _jobs(session, ids, now, base_url, calendar_builder, agenda_renderer, report)
 
     mailers = [mailer_factory() for _ in range(max(1, concurrency))]
@@ -341,8 +343,8 @@ async def dispatch_due(
             if not ids:
                 break
             with sessions.begin() as session:
-                jobs = jobs_of(session, ids)
-            results = await _send_all(mailers, jobs, now)
+                jobs, unbuildable = jobs_of(session, ids)
+            results = unbuildable + await _send_all(mailers, jobs, now)
             if results:
                 with sessions.begin() as session:
                     report.add(record_outcomes(session, results, now))
@@ -362,10 +364,12 @@ def _jobs(
     calendar_builder: CalendarBuilder,
     agenda_renderer: AgendaRenderer,
     report: DispatchReport,
-) -> list[Job]:
-    """The claimed rows' jobs; rows no longer to be sent are marked skipped."""
+) -> tuple[list[Job], list[SendResult]]:
+    """The claimed rows' jobs, and the rows that cannot be addressed or rendered (as
+    failures, recorded with the batch); rows no longer to be sent are marked skipped."""
     cache = _BatchCache()
     jobs: list[Job] = []
+    failures: list[SendResult] = []
     for row in claimed_rows(session, ids):
         try:
             jobs.append(
@@ -374,7 +378,16 @@ def _jobs(
         except _Skip as skip:
             mark_skipped(row, str(skip))
             report.skipped += 1
-    return jobs
+        except SQLAlchemyError:
+            raise  # the transaction is gone: not this message's fault
+        except Exception as exc:  # one bad row (CR/LF in a name, a broken template) fails alone
+            failures.append(SendResult(row.id, Outcome.FAILED, _unbuildable(exc)))
+    return jobs, failures
+
+
+def _unbuildable(exc: Exception) -> str:
+    """The error recorded for a message that cannot be addressed or rendered."""
+    return f"cannot address or render the message: {shorten(exc, 200)}"
 
 
 async def _send_all(mailers: list[Mailer], jobs: list[Job], now: datetime) -> list[SendResult]:
@@ -387,14 +400,16 @@ async def _send_all(mailers: list[Mailer], jobs: list[Job], now: datetime) -> li
     async def work(mailer: Mailer) -> None:
         while not queue.empty():
             job = queue.get_nowait()
-            message = build_message(job, now)
             try:
+                message = build_message(job, now)
                 await mailer.send(message, job.sender.addr_spec, job.recipient.addr_spec)
                 results.append(SendResult(job.id, Outcome.SENT))
             except PermanentFailure as exc:
                 results.append(SendResult(job.id, Outcome.FAILED, str(exc)))
             except TemporaryFailure as exc:
                 results.append(SendResult(job.id, Outcome.RETRY, str(exc)))
+            except Exception as exc:  # rendering or serialising this one message failed
+                results.append(SendResult(job.id, Outcome.FAILED, _unbuildable(exc)))
 
     await asyncio.gather(*(work(m) for m in mailers))
     return results

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from enum import StrEnum
 
-from sqlalchemy import ColumnElement, and_, or_, select, update
+from sqlalchemy import ColumnElement, and_, func, literal, or_, select, update
 from sqlalchemy.orm import Session
 
 from meetings.db import OutboxMessage
@@ -177,3 +177,44 @@ def record_outcomes(session: Session, results: Sequence[SendResult], now: dateti
             row.next_attempt_at = now + backoff(row.attempts)
             recorded.retried += 1
     return recorded
+
+
+def requeue_failed(
+    session: Session,
+    now: datetime,
+    *,
+    by: str,
+    kinds: Sequence[str] = (),
+    due_since: datetime | None = None,
+) -> int:
+    """Put failed messages back in the queue (once the cause is fixed): pending, due at
+    once, attempts from zero. Returns how many.
+
+    A 5xx answer marks a message failed for good (the server will not take it as it
+    is); this is the way out. ``kinds``: only these kinds; ``due_since``: only messages
+    due at or after that instant. The trail is kept on each row: ``last_error`` reads
+    "re-queued AT by WHO; was: …" until the next attempt's outcome. (Not an
+    ``AuditRecord``: those record look-ups of case data and feed the TL3.1 look-up
+    KPI, which a re-queue is not.) Dispatch re-checks every message, so one whose
+    meeting has passed or changed meanwhile is skipped, not sent.
+    """
+    cond = [OutboxMessage.status == MessageStatus.FAILED]
+    if kinds:
+        cond.append(OutboxMessage.kind.in_(list(kinds)))
+    if due_since is not None:
+        cond.append(OutboxMessage.due_at >= due_since)
+    trail = f"re-queued {now.isoformat(timespec='seconds')} by {by}; was: "
+    result = session.execute(
+        update(OutboxMessage)
+        .where(*cond)
+        .values(
+            status=MessageStatus.PENDING,
+            attempts=0,
+            next_attempt_at=now,
+            claimed_by=None,
+            claimed_until=None,
+            last_error=literal(trail) + func.coalesce(OutboxMessage.last_error, ""),
+        )
+        .execution_options(synchronize_session=False)
+    )
+    return int(result.rowcount or 0)  # type: ignore[attr-defined]

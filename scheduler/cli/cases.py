@@ -11,7 +11,9 @@ from typing import Annotated, Any
 import click
 import typer
 from sqlalchemy import select
+from sqlalchemy.orm import Session
 
+from meetings.access.principals import Scope
 from meetings.agendas.freeze import freeze_agenda
 from meetings.agendas.model import withhold_cases
 from meetings.agendas.queries import load_agenda
@@ -23,13 +25,25 @@ from meetings.agendas.render import (
 )
 from meetings.cases.audit import audit_report, record_audit
 from meetings.cases.events import record_case_event
-from meetings.cases.importing import CaseFileError, parse_cases
+from meetings.cases.importing import CaseFileError, read_cases
 from meetings.cases.imports import import_cases
 from meetings.cases.jobs import run_case_jobs
 from meetings.cases.lookup import resolve_city
-from meetings.db import Case, CaseListing, District, ListingRule
+from meetings.db import Case, CaseListing, City, District, ListingRule
 from meetings.schedule.occurrences import get_occurrence
-from scheduler.cli.common import BadInput, JsonOpt, NowOpt, date_opt, emit_json, handled, make_app
+from scheduler.cli.common import (
+    AsOpt,
+    BadInput,
+    JsonOpt,
+    NowOpt,
+    ReasonOpt,
+    date_opt,
+    emit_json,
+    handled,
+    in_scope,
+    looking,
+    make_app,
+)
 
 cases_app = typer.Typer(
     help="Protection cases (個案) and their listing (列管).", no_args_is_help=True
@@ -39,12 +53,6 @@ audit_app = typer.Typer(help="Audit of case-data look-ups (TL3.1).", no_args_is_
 
 CityOpt = Annotated[
     str | None, typer.Option("--city", help="The city (needed when several are loaded).")
-]
-AsOpt = Annotated[
-    str | None, typer.Option("--as", help="Who is looking at case data (recorded in the audit).")
-]
-ReasonOpt = Annotated[
-    str | None, typer.Option("--reason", help="Why case data is needed (recorded in the audit).")
 ]
 PROGRESS_FROM = 2000  # rows; smaller files import without a progress bar unless --progress
 
@@ -90,14 +98,16 @@ def _progress_wanted(flag: bool | None, rows: int) -> tuple[bool, bool]:
     return flag, tty
 
 
-def _viewer(as_: str | None, reason: str | None) -> tuple[str, str] | None:
-    """Both --as and --reason, or neither (case rows are then withheld)."""
-    if as_ is None and reason is None:
-        return None
-    if not (as_ or "").strip() or not (reason or "").strip():
-        raise BadInput("case data needs both --as USER and --reason TEXT")
-    assert as_ is not None and reason is not None
-    return as_.strip(), reason.strip()
+def _city_of(session: Session, scope: Scope, city: str | None) -> City:
+    """The city a view shows: --city if the viewer may see it, else the viewer's own."""
+    if city is None and (own := scope.only_city(session)) is not None:
+        found = session.get(City, own)
+        assert found is not None
+        return found
+    c = resolve_city(session, city)
+    if not scope.sees(c.id):  # said as for an unknown city: nothing about another city
+        raise BadInput(f"--city: unknown city {city!r}")
+    return c
 
 
 # --- cases -------------------------------------------------------------------------
@@ -144,13 +154,14 @@ def cases_import(
             districts = list(
                 session.scalars(select(District.name).where(District.city_id == city_row.id))
             )
+            screened: list[str] = []  # FILE:ROW: column: 已遮蔽 N 項（…）, never the values
+            rows = read_cases(file, districts, phase(f"importing {file.name}"), screened)
             try:
-                rows = parse_cases(file, districts, phase(f"reading {file.name}"))
-            except CaseFileError as exc:
+                report = import_cases(session, city_row, rows, application.clock.now())
+            except CaseFileError as exc:  # raised while streaming: the transaction rolls back
                 raise BadInput(*exc.errors) from None
-            report = import_cases(
-                session, city_row, rows, application.clock.now(), progress=phase("importing")
-            )
+            report.warnings[:0] = screened
+            count = report.created + report.updated + report.unchanged
             city_name = city_row.name
     finally:
         if bars:
@@ -158,10 +169,10 @@ def cases_import(
     for w in report.warnings:
         typer.echo(f"warning: {w}", err=True)
     if as_json:
-        emit_json({"city": city_name, "rows": len(rows), **report.as_dict()})
+        emit_json({"city": city_name, "rows": count, **report.as_dict()})
         return
     typer.echo(
-        f"{city_name}: {len(rows)} rows — {report.created} created, {report.updated} updated, "
+        f"{city_name}: {count} rows — {report.created} created, {report.updated} updated, "
         f"{report.unchanged} unchanged"
     )
     typer.echo(
@@ -223,12 +234,12 @@ def cases_list(
 ) -> None:
     """List cases (masked). Needs --as and --reason; every look-up is audited."""
 
-    who = _viewer(as_, reason)
-    if who is None:
+    if as_ is None or reason is None:
         raise BadInput("listing cases shows case data: give --as USER --reason TEXT")
     application = make_app(now)
     with application.transaction() as session:
-        c = resolve_city(session, city)
+        scope, viewer, why = looking(session, as_, reason)
+        c = _city_of(session, scope, city)
         q = (
             select(Case, ListingRule.rule_id, CaseListing.listed_at)
             .outerjoin(
@@ -259,8 +270,8 @@ def cases_list(
         ]
         record_audit(
             session,
-            viewer=who[0],
-            reason=who[1],
+            viewer=viewer,
+            reason=why,
             action="cases.list",
             uid=None,
             case_nos=sorted({str(d["case_no"]) for d in data}),
@@ -279,14 +290,32 @@ def cases_list(
 
 @cases_app.command("escalate")
 @handled
-def cases_escalate(now: NowOpt = None, as_json: JsonOpt = False) -> None:
+def cases_escalate(
+    now: NowOpt = None, as_: AsOpt = None, reason: ReasonOpt = None, as_json: JsonOpt = False
+) -> None:
     """The daemon's case pass, by hand: events from held needs-assessment meetings, the
     next round of repeating case meetings (成效評估), and escalations of listed cases
-    undiscussed past their rule's window (once per listing)."""
+    undiscussed past their rule's window (once per listing). The case numbers it prints
+    are audited (as --as, else the login running it)."""
 
     application = make_app(now)
     with application.transaction() as session:
+        _scope, viewer, why = looking(session, as_, reason, "案件排程（cases escalate）")
         report = run_case_jobs(session, application.clock.now())
+        shown = sorted(
+            {str(c) for c, _k, _d in report.events}
+            | {str(e["case_no"]) for e in report.escalations}
+        )
+        if shown:
+            record_audit(
+                session,
+                viewer=viewer,
+                reason=why,
+                action="cases.escalate",
+                uid=None,
+                case_nos=shown,
+                now=application.clock.now(),
+            )
     for w in report.meetings.warnings:
         typer.echo(f"warning: {w}", err=True)
     if as_json:
@@ -323,19 +352,21 @@ def agenda_show(
 
     if fmt not in FORMATS:
         raise BadInput(f"--format: must be text, html or json, not {fmt!r}")
-    who = _viewer(as_, reason)
     application = make_app(now)
     now_dt = application.clock.now()
     with application.transaction() as session:
+        who = None if as_ is None and reason is None else looking(session, as_, reason)
         occ = get_occurrence(session, uid)
+        if who is not None:
+            in_scope(occ, who[0], uid)
         agenda = load_agenda(session, occ, now_dt)
         if who is None:
             agenda = withhold_cases(agenda)
         else:
             record_audit(
                 session,
-                viewer=who[0],
-                reason=who[1],
+                viewer=who[1],
+                reason=who[2],
                 action="agenda.show",
                 uid=uid,
                 case_nos=[c.case_no for c in agenda.cases],

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import getpass
 import json
 import threading
 from collections.abc import Callable, Iterable
@@ -12,6 +13,9 @@ from typing import Annotated, Any, NoReturn, TypeVar
 import typer
 from sqlalchemy.exc import DataError, OperationalError
 
+from meetings.access.principals import ALL, Scope
+from meetings.access.users import viewer_scope
+from meetings.db import Occurrence
 from meetings.kernel.errors import OperationError
 from meetings.kernel.localtime import DEFAULT_TIMEZONE, local
 from meetings.kernel.rocdate import parse_date
@@ -21,7 +25,19 @@ from meetings.schedule.workdays import CalendarFileError
 from notifications.smtp import SmtpMailer
 from scheduler.bootstrap import App, build_app
 from scheduler.clock import Clock, FixedClock, SystemClock
+from scheduler.db import DatabaseUnavailable
 
+AsOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--as",
+        help="Who is looking at case data: an active user; the view is limited to their city "
+        "(recorded in the audit).",
+    ),
+]
+ReasonOpt = Annotated[
+    str | None, typer.Option("--reason", help="Why the case data is needed (audited).")
+]
 NowOpt = Annotated[
     str | None,
     typer.Option(
@@ -77,6 +93,8 @@ def handled(fn: F) -> F:
                 _fail(2, exc.messages)
             except OperationError as exc:
                 _fail(2, [f"error: {exc}"])
+            except DatabaseUnavailable as exc:  # LIAISON_DATABASE_URL names an unusable path
+                _fail(1, [f"error: {exc}"])
             except DataError as exc:  # a value the database refuses (e.g. NUL on PostgreSQL)
                 _fail(2, [f"error: the database refused a value: {str(exc.orig).splitlines()[0]}"])
             except OperationalError as exc:
@@ -91,6 +109,51 @@ def handled(fn: F) -> F:
         raise AssertionError("unreachable")
 
     return wrapper  # type: ignore[return-value]
+
+
+# --- who is looking -------------------------------------------------------------
+
+
+def operator() -> str:
+    """The audit's name for whoever runs a command without --as: the login running it."""
+    try:
+        return f"cli:{getpass.getuser()}"
+    except (KeyError, OSError):  # no passwd entry (a container): still say it was the CLI
+        return "cli:operator"
+
+
+def looking(
+    session: Any, as_: str | None, reason: str | None, default_reason: str | None = None
+) -> tuple[Scope, str, str]:
+    """(scope, viewer, reason) of a command that shows case data.
+
+    ``--as`` must name an active user with a city; the view is then limited to it.
+    Without ``--as`` the operator sees every city, under ``default_reason`` (a command
+    with none needs both options).
+    """
+    why = (reason or "").strip()
+    if as_ is None and default_reason is not None:
+        return ALL, operator(), why or default_reason
+    if not (as_ or "").strip() or not why:
+        raise BadInput("case data needs both --as USER and --reason TEXT")
+    assert as_ is not None
+    scope = viewer_scope(session, as_)
+    return scope, scope.who, why
+
+
+def viewer(session: Any, as_: str | None) -> Scope:
+    """The scope of ``--as`` (an active user with a city), or the operator's (every city)."""
+    return ALL if as_ is None else viewer_scope(session, as_)
+
+
+def in_scope(occ: Occurrence, scope: Scope, uid: str) -> Occurrence:
+    """The meeting if the viewer's scope holds its city; else the same error as an
+    unknown UID (a UID tells nothing about other cities)."""
+    if not scope.sees(occ.series.city_id):
+        raise OperationError(
+            f"unknown meeting UID {uid!r} (see `liaison schedule list --json` for UIDs)"
+        )
+    return occ
 
 
 # --- small parsers -------------------------------------------------------------

@@ -8,6 +8,7 @@ import typer
 
 from meetings.access.feeds import (
     create_feed_token,
+    feed_token_id,
     feed_urls,
     list_feed_tokens,
     revoke_feed_token,
@@ -82,11 +83,20 @@ def feeds_list(as_json: JsonOpt = False) -> None:
 
 @feeds_app.command("revoke")
 @handled
-def feeds_revoke(token_id: Annotated[int, typer.Argument(metavar="ID")]) -> None:
+def feeds_revoke(
+    ref: Annotated[
+        str,
+        typer.Argument(
+            metavar="ID|URL|TOKEN",
+            help="What `feeds list` prints (#3 or 3), or the leaked feed URL or token.",
+        ),
+    ],
+) -> None:
     """Revoke a feed token: its URL answers 404 from now on."""
 
     application = make_app()
     with application.transaction() as session:
+        token_id = feed_token_id(session, ref)
         changed = revoke_feed_token(session, token_id, application.clock.now())
     typer.echo(f"feed #{token_id} {'revoked' if changed else 'was already revoked'}")
 
@@ -95,16 +105,25 @@ def feeds_revoke(token_id: Annotated[int, typer.Argument(metavar="ID")]) -> None
 @handled
 def tokens_create(
     role: Annotated[str, typer.Option("--role", help="admin | secretariat | participant")],
+    city: Annotated[
+        str | None, typer.Option("--city", help="The city the token may read (only it).")
+    ] = None,
+    all_cities: Annotated[
+        bool, typer.Option("--all-cities", help="A ministry token: reads every city.")
+    ] = False,
     label: Annotated[str | None, typer.Option("--label", help="Who holds it.")] = None,
     as_json: JsonOpt = False,
 ) -> None:
-    """Create an API token (shown once; send it as `Authorization: Bearer TOKEN`)."""
+    """Create an API token of one city or all cities (shown once; send it as
+    `Authorization: Bearer TOKEN`)."""
 
     application = make_app()
     with application.transaction() as session:
-        issued = create_api_token(session, role, application.clock.now(), label=label)
+        issued = create_api_token(
+            session, role, application.clock.now(), city=city, all_cities=all_cities, label=label
+        )
     if as_json:
-        emit_json({"id": issued.id, "role": role, "token": issued.token})
+        emit_json({"id": issued.id, "role": role, "city": city, "token": issued.token})
         return
     typer.echo(f"API token #{issued.id} ({role}): {issued.token}")
 

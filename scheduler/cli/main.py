@@ -9,6 +9,7 @@ from __future__ import annotations
 import sys
 
 import typer
+from sqlalchemy.exc import OperationalError
 
 from scheduler.cli import (
     calendar,
@@ -23,6 +24,7 @@ from scheduler.cli import (
     serve,
     users,
 )
+from scheduler.db import DatabaseUnavailable
 
 app = typer.Typer(
     name="liaison",
@@ -55,6 +57,12 @@ def main() -> None:
         app()
     except KeyboardInterrupt:
         sys.exit(130)
+    except DatabaseUnavailable as exc:  # commands outside `handled` (serve, run, demo)
+        print(f"error: {exc}", file=sys.stderr)
+        sys.exit(1)
+    except OperationalError as exc:  # e.g. a read-only database meeting `liaison run`
+        print(f"database error: {str(exc.orig).splitlines()[0]}", file=sys.stderr)
+        sys.exit(1)
 
 
 if __name__ == "__main__":

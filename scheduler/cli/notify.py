@@ -8,15 +8,35 @@ every other command starts without it.
 from __future__ import annotations
 
 import asyncio
+import getpass
+from typing import Annotated
 
 import typer
 from sqlalchemy import func, select
 
 from meetings.db import OutboxMessage
-from meetings.kernel.vocabulary import MessageStatus
-from scheduler.cli.common import JsonOpt, NowOpt, emit_json, handled, make_app, smtp_mailers
+from meetings.kernel.localtime import start_of_day
+from meetings.kernel.vocabulary import MessageKind, MessageStatus
+from notifications.outbox.store import requeue_failed
+from scheduler.cli.common import (
+    BadInput,
+    JsonOpt,
+    NowOpt,
+    date_opt,
+    emit_json,
+    handled,
+    make_app,
+    smtp_mailers,
+)
 
-notify_app = typer.Typer(help="Email notifications: dispatch and status.", no_args_is_help=True)
+RETRY_HINT = (
+    "once the cause is fixed, `liaison notify retry` re-queues failed messages "
+    "(--kind KIND, --since DATE)"
+)
+
+notify_app = typer.Typer(
+    help="Email notifications: dispatch, status and retry.", no_args_is_help=True
+)
 
 
 @notify_app.command("dispatch")
@@ -79,6 +99,8 @@ def notify_status(as_json: JsonOpt = False) -> None:
             )
         ]
     data = {"counts": counts, "by_kind": by_kind, "failed": failed}
+    if failed:
+        data["retry"] = RETRY_HINT
     if as_json:
         emit_json(data)
         return
@@ -86,6 +108,52 @@ def notify_status(as_json: JsonOpt = False) -> None:
         typer.echo(f"{status:<11} {counts.get(status, 0)}")
     for f in failed:
         typer.echo(f"failed: {f['kind']} {f['message_id']} → {f['recipient']}: {f['error']}")
+    if failed:
+        typer.echo(RETRY_HINT)
+
+
+def _who() -> str:
+    try:
+        return f"cli:{getpass.getuser()}"
+    except (KeyError, OSError):  # no user name for this uid (a container)
+        return "cli"
+
+
+@notify_app.command("retry")
+@handled
+def notify_retry(
+    kind: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--kind", help="Only messages of this kind (repeatable): " + ", ".join(MessageKind)
+        ),
+    ] = None,
+    since: Annotated[
+        str | None, typer.Option("--since", help="Only messages due on or after this date.")
+    ] = None,
+    now: NowOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Re-queue failed messages (after fixing the cause): pending again, sent at the next
+    dispatch; the row keeps who re-queued it and the error it had."""
+    kinds = list(kind or [])
+    unknown = [k for k in kinds if k not in set(MessageKind)]
+    if unknown:
+        raise BadInput(f"--kind: unknown kind {unknown[0]!r} (one of {', '.join(MessageKind)})")
+    day = date_opt(since, "--since")
+    application = make_app(now)
+    with application.transaction() as session:
+        n = requeue_failed(
+            session,
+            application.clock.now(),
+            by=_who(),
+            kinds=kinds,
+            due_since=start_of_day(day, None) if day is not None else None,
+        )
+    if as_json:
+        emit_json({"requeued": n})
+    else:
+        typer.echo(f"re-queued {n} failed message(s); `liaison notify dispatch` sends them")
 
 
 def register(app: typer.Typer) -> None:

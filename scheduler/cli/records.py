@@ -7,8 +7,11 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
+from sqlalchemy import select
 
-from meetings.db import Minutes
+from meetings.cases.audit import record_audit
+from meetings.cases.lookup import resolve_city
+from meetings.db import CaseDiscussion, Minutes
 from meetings.kernel.vocabulary import ATTENDANCE_ZH, AttendanceStatus
 from meetings.kpis.reports import kpi_report_bytes
 from meetings.records.action_items import add_action_item, close_action_item, list_action_items
@@ -23,7 +26,22 @@ from meetings.records.discussions import confirm_agenda_discussions, record_case
 from meetings.records.held import held_record
 from meetings.records.minutes import meetings_missing_minutes, record_minutes
 from meetings.schedule.occurrences import get_occurrence, get_series
-from scheduler.cli.common import BadInput, JsonOpt, NowOpt, date_opt, emit_json, handled, make_app
+from scheduler.cli.common import (
+    AsOpt,
+    BadInput,
+    JsonOpt,
+    NowOpt,
+    ReasonOpt,
+    date_opt,
+    emit_json,
+    handled,
+    in_scope,
+    looking,
+    make_app,
+)
+from scheduler.cli.common import (
+    viewer as kpi_viewer,
+)
 
 attendance_app = typer.Typer(help="Attendance (簽到) of held meetings.", no_args_is_help=True)
 minutes_app = typer.Typer(help="Minutes (會議紀錄) of held meetings.", no_args_is_help=True)
@@ -182,15 +200,31 @@ def minutes_record(
 
 @minutes_app.command("show")
 @handled
-def minutes_show(uid: UidArg, as_json: JsonOpt = False) -> None:
-    """Print the stored minutes of a meeting."""
+def minutes_show(
+    uid: UidArg, as_: AsOpt = None, reason: ReasonOpt = None, as_json: JsonOpt = False
+) -> None:
+    """Print the stored minutes of a meeting (they discuss cases: audited, as --as, else
+    the login running it)."""
 
     application = make_app()
     with application.transaction() as session:
-        occ = get_occurrence(session, uid)
+        scope, viewer, why = looking(session, as_, reason, "會議紀錄查閱（minutes show）")
+        occ = in_scope(get_occurrence(session, uid), scope, uid)
         row = session.get(Minutes, occ.id)
         if row is None:
             raise BadInput(f"no minutes recorded for {uid}")
+        discussed = session.scalars(
+            select(CaseDiscussion.case_no).where(CaseDiscussion.occurrence_uid == occ.uid)
+        ).all()
+        record_audit(
+            session,
+            viewer=viewer,
+            reason=why,
+            action="minutes.show",
+            uid=occ.uid,
+            case_nos=sorted(discussed),
+            now=application.clock.now(),
+        )
         data = {
             "uid": occ.uid,
             "recorded_on": row.recorded_on.isoformat(),
@@ -353,13 +387,20 @@ def kpi(
         str | None,
         typer.Option("--as-of", help="Count discussions up to this date (default: 31 Dec)."),
     ] = None,
+    city: Annotated[
+        str | None, typer.Option("--city", help="The city (needed when several are loaded).")
+    ] = None,
+    as_: Annotated[
+        str | None,
+        typer.Option("--as", help="Count as this active user: only their city may be asked."),
+    ] = None,
     fmt: Annotated[str, typer.Option("--format", help="json | csv | xlsx | html")] = "json",
     out: Annotated[
         Path | None, typer.Option("--out", help="Write to this file (xlsx needs it).")
     ] = None,
     as_json: JsonOpt = False,
 ) -> None:
-    """Coverage KPIs of a year (SPEC §7), per series instance and in total."""
+    """Coverage KPIs of a year (SPEC §7) of one city, per series instance and in total."""
 
     if as_json:
         fmt = "json"
@@ -372,8 +413,14 @@ def kpi(
         raise BadInput("--out: an xlsx report needs a file, e.g. --out kpi-112.xlsx")
     application = make_app()
     with application.transaction() as session:
+        scope = kpi_viewer(session, as_)
+        city_id = scope.only_city(session) if city is None and as_ is not None else None
+        if city is not None:
+            city_id = resolve_city(session, city).id
+            if not scope.sees(city_id):
+                raise BadInput(f"--city: unknown city {city!r}")
         content, _media = kpi_report_bytes(
-            session, year, fmt, series_id=series, district=district, as_of=cutoff
+            session, year, fmt, series_id=series, district=district, as_of=cutoff, city_id=city_id
         )
     if out is None:
         typer.echo(content.decode("utf-8"), nl=False)

@@ -12,8 +12,10 @@ from meetings.access.users import (
     add_user,
     check_email,
     check_password,
+    city_label,
     list_users,
     set_active,
+    set_city,
     set_password,
     set_role,
 )
@@ -23,6 +25,12 @@ users_app = typer.Typer(
     help="Logins for the web pages (admin, secretariat, participant).", no_args_is_help=True
 )
 
+CityOpt = Annotated[
+    str | None, typer.Option("--city", help="The city the login belongs to (sees only it).")
+]
+AllCitiesOpt = Annotated[
+    bool, typer.Option("--all-cities", help="A ministry login: sees every city.")
+]
 PasswordStdin = Annotated[
     bool,
     typer.Option(
@@ -52,16 +60,30 @@ def _read_password(from_stdin: bool) -> str:
 def users_add(
     email: Annotated[str, typer.Argument(metavar="EMAIL")],
     role: Annotated[str, typer.Option("--role", help="admin | secretariat | participant")],
+    city: CityOpt = None,
+    all_cities: AllCitiesOpt = False,
     password_stdin: PasswordStdin = False,
 ) -> None:
-    """Create a login; the password is asked for (or read from stdin), never an argument."""
+    """Create a login of one city (--city) or of all cities (--all-cities); the password
+    is asked for (or read from stdin), never an argument."""
     check_email(email)
     check_role(role)
-    password = check_password(_read_password(password_stdin))
+    if (city is None) == (not all_cities):
+        raise BadInput("give --city NAME (the login's city) or --all-cities (a ministry login)")
+    password = check_password(_read_password(password_stdin), email)
     application = make_app()
     with application.transaction() as session:
-        user = add_user(session, email, role, password, application.clock.now())
-        typer.echo(f"added {user.email} ({user.role})")
+        user = add_user(
+            session,
+            email,
+            role,
+            password,
+            application.clock.now(),
+            city=city,
+            all_cities=all_cities,
+        )
+        where = city_label(session, user.city_id, user.all_cities)
+        typer.echo(f"added {user.email} ({user.role}, {where})")
 
 
 @users_app.command("passwd")
@@ -72,7 +94,7 @@ def users_passwd(
 ) -> None:
     """Set a new password (every open session of the user ends)."""
 
-    password = check_password(_read_password(password_stdin))
+    password = check_password(_read_password(password_stdin), email)
     application = make_app()
     with application.transaction() as session:
         user = set_password(session, email, password, application.clock.now())
@@ -91,6 +113,21 @@ def users_role(
     with application.transaction() as session:
         user = set_role(session, email, role, application.clock.now())
         typer.echo(f"{user.email} is now {user.role}")
+
+
+@users_app.command("set-city")
+@handled
+def users_set_city(
+    email: Annotated[str, typer.Argument(metavar="EMAIL")],
+    city: CityOpt = None,
+    all_cities: AllCitiesOpt = False,
+) -> None:
+    """Move a login to one city (--city) or all cities (--all-cities); its sessions end."""
+
+    application = make_app()
+    with application.transaction() as session:
+        user = set_city(session, email, city, application.clock.now(), all_cities=all_cities)
+        typer.echo(f"{user.email} now sees {city_label(session, user.city_id, user.all_cities)}")
 
 
 @users_app.command("disable")
@@ -128,6 +165,7 @@ def users_list(
             {
                 "email": u.email,
                 "role": u.role,
+                "city": city_label(session, u.city_id, u.all_cities),
                 "active": u.active,
                 "created_at": u.created_at.isoformat(),
                 "last_login_at": u.last_login_at.isoformat() if u.last_login_at else None,
@@ -139,7 +177,7 @@ def users_list(
         return
     for r in rows:
         flag = "" if r["active"] else "  (disabled)"
-        typer.echo(f"{r['email']:<40} {r['role']}{flag}")
+        typer.echo(f"{r['email']:<40} {r['role']:<12} {r['city']}{flag}")
 
 
 def register(app: typer.Typer) -> None:

@@ -14,10 +14,17 @@ from fastapi.responses import Response
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from meetings.db import City, Closure, Occurrence, Series
+from meetings.db import Closure, Occurrence, Series
 from meetings.kernel.errors import OperationError
 from meetings.kernel.localtime import local, local_today
-from meetings.kernel.rocdate import format_roc_date, format_roc_datetime
+from meetings.kernel.rocdate import (
+    FIRST_DAY,
+    LAST_DAY,
+    DayOutOfRange,
+    check_day,
+    format_roc_date,
+    format_roc_datetime,
+)
 from meetings.kernel.vocabulary import Role
 from meetings.schedule.adhoc import add_adhoc_meeting
 from meetings.schedule.closures import add_closure
@@ -66,9 +73,11 @@ def explained(session: Session, series: Series, now: datetime) -> dict[str, Any]
 
 @router.get("/admin")
 def admin_series(v: CurrentVisit) -> Response:
-    v.require(Role.ADMIN)
+    scope = v.require(Role.ADMIN).scope
     with v.site.app.transaction() as session:
-        series = session.scalars(select(Series).order_by(Series.city_id, Series.id)).all()
+        series = session.scalars(
+            select(Series).where(scope.series()).order_by(Series.city_id, Series.id)
+        ).all()
         shown = [explained(session, s, v.site.now()) for s in series]
     return render(v, "admin_series.html", series=shown)
 
@@ -77,11 +86,14 @@ def admin_series(v: CurrentVisit) -> Response:
 
 
 def adhoc_form(v: Visit, values: dict[str, str], status: int = 200) -> Response:
+    scope = v.require(Role.ADMIN).scope
     with v.site.app.transaction() as session:
         options = [
             (s.id, all_districts(s.title), s.city.name)
             for s in session.scalars(
-                select(Series).where(Series.active.is_(True)).order_by(Series.city_id, Series.id)
+                select(Series)
+                .where(Series.active.is_(True), scope.series())
+                .order_by(Series.city_id, Series.id)
             )
             if not s.spec.get("trigger")
         ]
@@ -97,6 +109,9 @@ def adhoc_get(v: CurrentVisit) -> Response:
 def _adhoc_time(at: str, duration: str) -> datetime:
     try:
         at_dt = datetime.fromisoformat(at.strip())
+        check_day(at_dt.date())
+    except DayOutOfRange:
+        raise OperationError(f"開會時間超出範圍（{FIRST_DAY} 至 {LAST_DAY}）") from None
     except ValueError:
         raise OperationError(f"開會時間格式錯誤：{at[:30]!r}") from None
     if duration.strip():
@@ -118,7 +133,7 @@ def adhoc_post(
     title: Text = "",
     csrf: Text = "",
 ) -> Response:
-    v.require(Role.ADMIN)
+    scope = v.require(Role.ADMIN).scope
     v.check_csrf(csrf)
     values = {
         "series": series,
@@ -131,6 +146,9 @@ def adhoc_post(
     try:
         at_dt = _adhoc_time(at, duration)
         with v.site.app.transaction() as session:
+            known = session.get(Series, series.strip())
+            if known is None or not scope.sees(known.city_id):
+                raise OperationError(f"unknown series {series.strip()[:63]!r}")
             occ, warnings = add_adhoc_meeting(
                 session,
                 series.strip(),
@@ -158,10 +176,11 @@ def closures_page(
     v: Visit, values: dict[str, str], preview: dict[str, Any] | None = None, status: int = 200
 ) -> Response:
     user = v.require(Role.ADMIN)
+    scope = user.scope
     with v.site.app.transaction() as session:
         since = viewer_today(session, user.email, v.site.now()) - CLOSURES_SHOWN
-        cities = list(session.scalars(select(City.name).order_by(City.name)))
-        names = {c.id: c.name for c in session.scalars(select(City))}
+        names = dict(scope.city_names(session))
+        cities = sorted(names.values())
         closures = [
             {
                 "day": format_roc_date(c.day),
@@ -172,12 +191,14 @@ def closures_page(
             for c in session.scalars(
                 select(Closure).where(Closure.day >= since).order_by(Closure.day)
             )
+            if c.city_id is None or scope.sees(c.city_id)
         ]
     return render(
         v,
         "admin_closures.html",
         status=status,
         cities=cities,
+        all_cities=scope.all_cities,
         closures=closures,
         f=values,
         preview=preview,
@@ -224,11 +245,22 @@ def closure_effect(
     return {"changes": changes, "warnings": report.warnings, "day": format_roc_date(day)}
 
 
-def closure_inputs(day: str, reason: str, city: str) -> tuple[date, str, str | None]:
+def closure_inputs(v: Visit, day: str, reason: str, city: str) -> tuple[date, str, str | None]:
+    """The closure asked for; a city admin closes only their own city (blank: theirs)."""
     d = date_field(day, "日期")
     if not reason.strip():
         raise OperationError("請填寫停班原因（例如：颱風停班）")
-    return d, reason.strip()[:200], city.strip() or None
+    scope = v.require(Role.ADMIN).scope
+    wanted = city.strip() or None
+    if scope.all_cities:
+        return d, reason.strip()[:200], wanted
+    with v.site.app.transaction() as session:
+        own = [name for _cid, name in scope.city_names(session)]
+    if wanted is None and len(own) == 1:
+        wanted = own[0]
+    if wanted not in own:
+        raise OperationError("未知的縣市（僅能設定本縣市）")
+    return d, reason.strip()[:200], wanted
 
 
 @router.post("/admin/closures/preview")
@@ -240,7 +272,7 @@ def closures_preview(
     v.check_csrf(csrf)
     values = {"day": day, "reason": reason, "city": city}
     try:
-        d, why, where = closure_inputs(day, reason, city)
+        d, why, where = closure_inputs(v, day, reason, city)
         session = v.site.app.sessions()
         try:
             effect = closure_effect(session, d, why, where, v.site.now())
@@ -262,7 +294,7 @@ def closures_add(
     v.check_csrf(csrf)
     values = {"day": day, "reason": reason, "city": city}
     try:
-        d, why, where = closure_inputs(day, reason, city)
+        d, why, where = closure_inputs(v, day, reason, city)
         with v.site.app.transaction() as session:
             effect = closure_effect(session, d, why, where, v.site.now())
     except OperationError as exc:

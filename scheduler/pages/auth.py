@@ -1,7 +1,8 @@
 """Logging in and out (argon2 password hashes, ``meetings.access.users``).
 
-Repeated failed logins lock an email out for a while (:class:`LoginThrottle`); a login
-starts a fresh session, a logout ends every session of the user.
+Failed logins slow down the next ones, per account and per client address, through the
+database (``meetings.access.throttle``: every server process agrees); a login starts a
+fresh session, a logout ends every session of the user.
 """
 
 from __future__ import annotations
@@ -9,9 +10,17 @@ from __future__ import annotations
 from fastapi import APIRouter
 from fastapi.responses import Response
 
-from meetings.access.users import authenticate, end_sessions
+from meetings.access.principals import NO_CITY
+from meetings.access.throttle import (
+    account_key,
+    address_key,
+    record_failure,
+    record_success,
+    wait_seconds,
+)
+from meetings.access.users import authenticate, end_sessions, user_scope
 from scheduler.pages.rendering import Text, redirect, render
-from scheduler.pages.session import LOGIN_WINDOW, CurrentVisit, Visit
+from scheduler.pages.session import CurrentVisit, Visit
 
 router = APIRouter(include_in_schema=False)
 
@@ -35,10 +44,22 @@ def login_form(v: CurrentVisit, next: str = "/meetings") -> Response:
     return render(v, "login.html", next=safe_next(next), email="", error=None)
 
 
-def _refused(v: Visit, status: int, email: str, next: str, error: str) -> Response:
-    return render(
+def _refused(
+    v: Visit, status: int, email: str, next: str, error: str, retry_after: int = 0
+) -> Response:
+    page = render(
         v, "login.html", status=status, next=safe_next(next), email=email[:254], error=error
     )
+    if retry_after:
+        page.headers["Retry-After"] = str(retry_after)
+    return page
+
+
+def client_address(v: Visit) -> str:
+    """The client's address (behind a reverse proxy: what it forwards, as uvicorn
+    trusts it — ``--forwarded-allow-ips``)."""
+    client = v.request.client
+    return client.host if client is not None else "unknown"
 
 
 @router.post("/login")
@@ -51,17 +72,28 @@ def login(
 ) -> Response:
     v.check_csrf(csrf)
     site = v.site
-    key = email.strip().lower()[:254]
-    if site.throttle.throttled(key, site.now()):
-        minutes = LOGIN_WINDOW.seconds // 60
-        return _refused(v, 429, email, next, f"登入失敗次數過多，請於 {minutes} 分鐘後再試。")
+    now = site.now()
+    account = account_key(email)
+    keys = (account, address_key(client_address(v)))
     with site.app.transaction() as session:
-        user = authenticate(session, email[:254], password[:1024], site.now())
+        # While blocked the password is not checked and the attempt not counted, so
+        # trying harder does not extend the block.
+        wait = wait_seconds(session, keys, now)
+        user = None
+        if not wait:
+            user = authenticate(session, email[:254], password[:1024], now)
+            if user is None:
+                record_failure(session, keys, now)
+            else:
+                record_success(session, account)
         info = (user.id, user.session_version) if user is not None else None
+        unassigned = user is not None and user_scope(user).unassigned
+    if wait:
+        return _refused(v, 429, email, next, f"嘗試次數過多，請於 {wait} 秒後再試。", wait)
+    if unassigned:  # the password was right: say why nothing can be shown
+        return _refused(v, 403, email, next, NO_CITY)
     if info is None:
-        site.throttle.failed(key, site.now())
         return _refused(v, 401, email, next, "帳號或密碼錯誤。")
-    site.throttle.succeeded(key)
     v.restart(*info)
     return redirect(v, safe_next(next))
 

@@ -15,6 +15,7 @@ from markupsafe import Markup
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from meetings.access.principals import Scope
 from meetings.db import Series
 from meetings.kernel.errors import OperationError
 from meetings.kernel.rocdate import format_roc_date, gregorian_year, roc_year
@@ -45,9 +46,26 @@ def kpi_params(params: dict[str, str], today: date) -> KpiParams:
     return year, series_id, district
 
 
-def _report(session: Session, params: dict[str, str], today: date) -> KpiReport:
+def kpi_city(session: Session, scope: Scope, params: dict[str, str]) -> tuple[int | None, str]:
+    """The one city a KPI page counts, and its name: the viewer's own city; a ministry
+    viewer picks one (``?city=NAME``, else the first by name). Never pooled."""
+    cities = scope.city_names(session)
+    wanted = params.get("city", "").strip()
+    for cid, name in cities:
+        if name == wanted:
+            return cid, name
+    if wanted and not scope.all_cities:
+        raise PageRefused(404, "找不到這個縣市。")
+    if wanted:
+        raise OperationError("未知的縣市")
+    return cities[0] if cities else (None, "")
+
+
+def _report(
+    session: Session, params: dict[str, str], today: date, city_id: int | None
+) -> KpiReport:
     year, series_id, district = kpi_params(params, today)
-    return compute_kpis(session, year, series_id=series_id, district=district)
+    return compute_kpis(session, year, series_id=series_id, district=district, city_id=city_id)
 
 
 def _summary(report: KpiReport) -> list[tuple[str, object]]:
@@ -62,9 +80,10 @@ def _summary(report: KpiReport) -> list[tuple[str, object]]:
     ]
 
 
-def _query(report: KpiReport) -> dict[str, str]:
+def _query(report: KpiReport, city: str) -> dict[str, str]:
     """The report's filters as a query string's fields (the xlsx link)."""
     fields = (
+        ("city", city),
         ("year", str(report.roc_year)),
         ("series", report.series_filter or ""),
         ("district", report.district_filter or ""),
@@ -79,28 +98,34 @@ def kpi(v: CurrentVisit, request: Request) -> Response:
     error = None
     with v.site.app.transaction() as session:
         today = viewer_today(session, user.email, v.site.now())
+        city_id, city = kpi_city(session, user.scope, params)
         try:
-            report = _report(session, params, today)
+            report = _report(session, params, today, city_id)
         except OperationError as exc:
             error = str(exc)
-            report = _report(session, {}, today)
+            report = _report(session, {}, today, city_id)
         all_series = session.execute(
-            select(Series.id, Series.title).order_by(Series.city_id, Series.id)
+            select(Series.id, Series.title)
+            .where(Series.city_id == city_id, user.scope.series())
+            .order_by(Series.id)
         ).all()
+        cities = [name for _cid, name in user.scope.city_names(session)]
     header, body = kpi_table(report)
     if error:
         v.flashes.append(("error", error))
     return render(
         v,
         "kpi.html",
-        title=report_title(report),
+        title=f"{city} {report_title(report)}".strip(),
+        city=city,
+        city_options=cities if user.scope.all_cities else [],
         year=report.roc_year,
         as_of=format_roc_date(report.as_of),
         summary=_summary(report),
         charts=[Markup(svg.strip()) for svg in charts_svg(report).values()],
         header=header,
         body=body,
-        xlsx_url="/kpi.xlsx?" + urlencode(_query(report)),
+        xlsx_url="/kpi.xlsx?" + urlencode(_query(report, city)),
         series_options=all_series,
         f={"series": report.series_filter or "", "district": report.district_filter or ""},
     )
@@ -109,12 +134,14 @@ def kpi(v: CurrentVisit, request: Request) -> Response:
 @router.get("/kpi.xlsx")
 def kpi_xlsx(v: CurrentVisit, request: Request) -> Response:
     user = v.require(Role.SECRETARIAT)
+    params = dict(request.query_params)
     with v.site.app.transaction() as session:
         try:
             today = viewer_today(session, user.email, v.site.now())
-            year, series_id, district = kpi_params(dict(request.query_params), today)
+            year, series_id, district = kpi_params(params, today)
+            city_id, _city = kpi_city(session, user.scope, params)
             data, media_type = kpi_report_bytes(
-                session, year, "xlsx", series_id=series_id, district=district
+                session, year, "xlsx", series_id=series_id, district=district, city_id=city_id
             )
         except OperationError as exc:
             raise PageRefused(400, str(exc)) from None

@@ -15,6 +15,7 @@ from markupsafe import Markup
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from meetings.access.principals import Scope
 from meetings.agendas.model import Agenda, withhold_cases
 from meetings.agendas.queries import load_agenda
 from meetings.agendas.render import city_template_dirs, render_agenda, render_agenda_fragment
@@ -31,10 +32,13 @@ router = APIRouter(include_in_schema=False)
 MAX_UID = 300
 
 
-def load_meeting(session: Session, uid: str) -> Occurrence:
-    """The meeting with this UID, or the pages' 404."""
-    occ = session.scalar(select(Occurrence).where(Occurrence.uid == uid))
-    if occ is None or len(uid) > MAX_UID:
+def load_meeting(session: Session, uid: str, scope: Scope) -> Occurrence:
+    """The meeting with this UID in the viewer's cities, or the pages' 404 (another city's
+    meeting is answered exactly as an unknown one, so a UID reveals nothing)."""
+    if len(uid) > MAX_UID:
+        raise PageRefused(404, "找不到這場會議。")
+    occ = session.scalar(select(Occurrence).where(Occurrence.uid == uid, scope.occurrences()))
+    if occ is None:
         raise PageRefused(404, "找不到這場會議。")
     return occ
 
@@ -162,7 +166,7 @@ def meeting_page(v: Visit, uid: str, *, reason: str | None = None) -> Response:
     user = v.require()
     now = v.site.now()
     with v.site.app.transaction() as session:
-        occ = load_meeting(session, uid)
+        occ = load_meeting(session, uid, user.scope)
         tz = occ.series.city.timezone
         today = local_today(now, tz)
         agenda, case_rows = _agenda(session, occ, user, reason, now)
@@ -196,9 +200,9 @@ def meeting_page(v: Visit, uid: str, *, reason: str | None = None) -> Response:
 @router.get("/meetings/{uid}/notice")
 def notice(v: CurrentVisit, uid: str) -> Response:
     """The printable 開會通知單 (agenda without case rows)."""
-    v.require()
+    user = v.require()
     with v.site.app.transaction() as session:
-        occ = load_meeting(session, uid)
+        occ = load_meeting(session, uid, user.scope)
         agenda = withhold_cases(load_agenda(session, occ, v.site.now()))
         html = render_agenda(agenda, "html", city_template_dirs(session, occ.series.city.name))
     return finish(v, HTMLResponse(html))

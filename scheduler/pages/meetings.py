@@ -15,6 +15,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from meetings.access.feeds import ScopeKind, create_feed_token, feed_urls, revoke_feed_token
+from meetings.access.principals import Scope
 from meetings.db import FeedToken, Occurrence, Person, Series
 from meetings.kernel.errors import OperationError
 from meetings.kernel.localtime import local, local_today
@@ -71,9 +72,12 @@ class Filters:
         }
 
 
-def _occurrences(session: Session, f: Filters) -> list[Occurrence]:
-    """At most MAX_ROWS + 1 meetings (one more tells the list it was cut)."""
-    q = select(Occurrence).where(CityZones.load(session).starting_on(f.start, f.end))
+def _occurrences(session: Session, f: Filters, scope: Scope) -> list[Occurrence]:
+    """At most MAX_ROWS + 1 meetings of the viewer's cities (one more tells the list it
+    was cut)."""
+    q = select(Occurrence).where(
+        scope.occurrences(), CityZones.load(session).starting_on(f.start, f.end)
+    )
     if f.series:
         q = q.where(Occurrence.series_id == f.series)
     if f.district:
@@ -82,15 +86,17 @@ def _occurrences(session: Session, f: Filters) -> list[Occurrence]:
     return list(session.scalars(q).all())
 
 
-def _options(session: Session) -> dict[str, Any]:
-    """The filter choices: every series, every district or zone a meeting has."""
+def _options(session: Session, scope: Scope) -> dict[str, Any]:
+    """The filter choices: the viewer's cities' series, districts and zones."""
     all_series = session.execute(
-        select(Series.id, Series.title).order_by(Series.city_id, Series.id)
+        select(Series.id, Series.title).where(scope.series()).order_by(Series.city_id, Series.id)
     ).all()
     places = {
         p
         for column in (Occurrence.district, Occurrence.zone)
-        for (p,) in session.execute(select(column).where(column.is_not(None)).distinct())
+        for (p,) in session.execute(
+            select(column).where(column.is_not(None), scope.occurrences()).distinct()
+        )
         if p
     }
     return {
@@ -111,7 +117,12 @@ def _web_links(session: Session, user: Viewer) -> list[FeedToken]:
 
 
 def _subscribe_panel(session: Session, user: Viewer, tz: str) -> dict[str, Any]:
-    person = session.scalar(select(Person).where(func.lower(Person.email) == user.email))
+    person = session.scalar(
+        select(Person)
+        .where(func.lower(Person.email) == user.email, user.scope.cities(Person.city_id))
+        .order_by(Person.city_id)
+        .limit(1)
+    )
     links = _web_links(session, user)
     return {
         "person": person.name if person is not None else None,
@@ -124,15 +135,16 @@ def meetings_page(v: Visit, params: dict[str, str], feed: dict[str, str] | None 
     with v.site.app.transaction() as session:
         tz = viewer_timezone(session, user.email)
         f = Filters.parse(params, local_today(v.site.now(), tz))
-        occs = _occurrences(session, f)
+        occs = _occurrences(session, f, user.scope)
         rows = [occurrence_row(o, user.staff) for o in occs[:MAX_ROWS]]
-        options = _options(session)
+        options = _options(session, user.scope)
         subscribe = _subscribe_panel(session, user, tz)
     for e in f.errors:
         v.flashes.append(("error", e))
     return render(
         v,
         "meetings.html",
+        status=400 if f.errors else 200,  # the list of the default days, and why
         rows=rows,
         truncated=len(occs) > MAX_ROWS,
         **options,
@@ -160,8 +172,16 @@ def subscribe(v: CurrentVisit, csrf: Text = "") -> Response:
         with v.site.app.transaction() as session:
             for old in _web_links(session, user):
                 revoke_feed_token(session, old.id, now)
+            # The person of the user's own city (a ministry login: the only one there is).
+            cities = user.scope.city_names(session)
+            city = cities[0][1] if len(cities) == 1 else None
             issued = create_feed_token(
-                session, ScopeKind.PERSON, user.email, now, label=f"{WEB_LABEL}{user.id}"
+                session,
+                ScopeKind.PERSON,
+                user.email,
+                now,
+                city=city,
+                label=f"{WEB_LABEL}{user.id}",
             )
     except OperationError:
         v.flash(

@@ -7,11 +7,12 @@ form changes nothing, and the meeting page says why.
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Annotated
 
-from fastapi import APIRouter, File, UploadFile
+from fastapi import APIRouter, Request
 from fastapi.responses import Response
 from sqlalchemy.orm import Session
+from starlette.concurrency import run_in_threadpool
+from starlette.datastructures import UploadFile
 
 from meetings.db import ActionItem, Occurrence
 from meetings.kernel.errors import OperationError
@@ -21,7 +22,15 @@ from meetings.records.attendance import AttendanceInput, record_attendance
 from meetings.records.discussions import confirm_agenda_discussions, record_case_discussions
 from meetings.records.minutes import record_minutes
 from scheduler.pages.meeting import load_meeting
-from scheduler.pages.rendering import Text, Texts, date_field, meeting_url, optional_date, redirect
+from scheduler.pages.rendering import (
+    Text,
+    Texts,
+    date_field,
+    meeting_url,
+    optional_date,
+    record_id,
+    redirect,
+)
 from scheduler.pages.session import CurrentVisit, PageRefused, Visit
 
 router = APIRouter(include_in_schema=False)
@@ -30,10 +39,12 @@ Writer = Callable[[Session], str]
 
 
 def write(v: Visit, uid: str, what: str, fn: Writer) -> Response:
-    """Run one writer in a transaction; flash its outcome; back to the meeting."""
+    """Run one writer in a transaction on a meeting of the viewer's cities (another city's
+    is a 404, changing nothing); flash its outcome; back to the meeting."""
+    user = v.require(Role.SECRETARIAT)
     try:
         with v.site.app.transaction() as session:
-            load_meeting(session, uid)
+            load_meeting(session, uid, user.scope)
             message = fn(session)
     except OperationError as exc:
         v.flash("error", f"{what}未儲存：{exc}")
@@ -90,17 +101,23 @@ def attendance(
 
 
 @router.post("/meetings/{uid}/minutes")
-def minutes_upload(
-    v: CurrentVisit,
-    uid: str,
-    file: Annotated[UploadFile | None, File()] = None,
-    recorded_on: Text = "",
-    confirm_agenda: Text = "",
-    csrf: Text = "",
-) -> Response:
-    _staff_form(v, csrf)
+async def minutes_upload(v: CurrentVisit, uid: str, request: Request) -> Response:
+    """Upload the minutes (multipart: ``file``, ``recorded_on``, ``confirm_agenda``,
+    ``csrf``). The login and role are checked before the body is read, so a stranger's
+    upload is refused unread (``scheduler.web.limits`` then closes the connection)."""
+    v.require(Role.SECRETARIAT)
+    async with request.form(max_files=1, max_fields=10) as form:
+        fields = {k: value for k, value in form.items() if isinstance(value, str)}
+        upload = form.get("file")
+        data = await upload.read(MAX_MINUTES_BYTES + 1) if isinstance(upload, UploadFile) else b""
+    v.check_csrf(fields.get("csrf", ""))
+    on = fields.get("recorded_on", "")
+    confirm = bool(fields.get("confirm_agenda"))
+    return await run_in_threadpool(_save_minutes, v, uid, data, on, confirm)
+
+
+def _save_minutes(v: Visit, uid: str, data: bytes, recorded_on: str, confirm: bool) -> Response:
     now = v.site.now()
-    data = file.file.read(MAX_MINUTES_BYTES + 1) if file is not None else b""
 
     def do(session: Session) -> str:
         if not data:
@@ -113,7 +130,7 @@ def minutes_upload(
             raise OperationError("檔案不是 UTF-8 文字檔") from None
         record_minutes(session, uid, text, now, on=optional_date(recorded_on, "紀錄日期"))
         extra = ""
-        if confirm_agenda:
+        if confirm:
             done = confirm_agenda_discussions(session, uid, now)
             extra = f"；議程上 {len(done)} 案記為已討論"
         return "會議紀錄已儲存" + extra + "。"
@@ -160,18 +177,22 @@ def action_add(
 
 
 @router.post("/actions/{item_id}/close")
-def action_close(v: CurrentVisit, item_id: int, closed_on: Text = "", csrf: Text = "") -> Response:
+def action_close(v: CurrentVisit, item_id: str, closed_on: Text = "", csrf: Text = "") -> Response:
     _staff_form(v, csrf)
+    scope = v.require(Role.SECRETARIAT).scope
+    number = record_id(item_id)
+    if number is None:
+        raise PageRefused(404, "找不到這個決議事項。")
     with v.site.app.transaction() as session:
-        item = session.get(ActionItem, item_id)
+        item = session.get(ActionItem, number)
         occ = session.get(Occurrence, item.occurrence_id) if item is not None else None
-        if occ is None:
+        if occ is None or not scope.sees(occ.series.city_id):
             raise PageRefused(404, "找不到這個決議事項。")
         uid = occ.uid
     now = v.site.now()
 
     def do(session: Session) -> str:
-        close_action_item(session, item_id, now, on=optional_date(closed_on, "完成日期"))
-        return f"決議事項 #{item_id} 已結案。"
+        close_action_item(session, number, now, on=optional_date(closed_on, "完成日期"))
+        return f"決議事項 #{number} 已結案。"
 
     return write(v, uid, "結案", do)

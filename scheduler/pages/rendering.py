@@ -17,7 +17,14 @@ from jinja2 import Environment, FileSystemLoader
 from meetings.db import Occurrence
 from meetings.kernel.errors import OperationError
 from meetings.kernel.localtime import local
-from meetings.kernel.rocdate import format_roc_date, format_roc_time, parse_date
+from meetings.kernel.rocdate import (
+    FIRST_DAY,
+    LAST_DAY,
+    DayOutOfRange,
+    format_roc_date,
+    format_roc_time,
+    parse_date,
+)
 from meetings.kernel.templating import make_environment
 from meetings.kernel.vocabulary import ATTENDANCE_ZH, ROLE_ZH, OccurrenceStatus, Origin
 from scheduler.pages.session import Visit, finish
@@ -65,10 +72,25 @@ def date_field(value: str, label: str) -> date:
     """A date typed in a form (ISO or ROC), or an OperationError naming the field."""
     try:
         return parse_date(value)
+    except DayOutOfRange:
+        raise OperationError(f"{label}：日期超出範圍（{FIRST_DAY} 至 {LAST_DAY}）") from None
     except ValueError:
         raise OperationError(
             f"{label}：日期格式錯誤（{value[:30]!r}），請寫 2023-03-08 或 112/03/08"
         ) from None
+
+
+MAX_ID = 2**63 - 1  # the largest id a database column holds (BIGINT)
+
+
+def record_id(value: str) -> int | None:
+    """A row id from a URL, or None for one no row can have (answered as not found):
+    a bigger number would overflow the database driver."""
+    text = value.strip()
+    if not text.isascii() or not text.isdigit() or len(text) > 19:
+        return None
+    number = int(text)
+    return number if 0 < number <= MAX_ID else None
 
 
 def optional_date(value: str, label: str) -> date | None:

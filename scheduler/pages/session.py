@@ -14,7 +14,7 @@ import hmac
 import secrets
 import threading
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Annotated, Any
 
 from fastapi import Depends, Request
@@ -22,16 +22,14 @@ from fastapi.responses import Response
 from itsdangerous import BadSignature, URLSafeTimedSerializer
 from jinja2 import Environment
 
-from meetings.access.principals import STAFF, at_least
-from meetings.access.users import secret
+from meetings.access.principals import NO_CITY, STAFF, Scope, at_least
+from meetings.access.users import secret, user_scope
 from meetings.db import User
 from meetings.kernel.vocabulary import ROLE_ZH, Role
 from scheduler.bootstrap import App
 
 COOKIE = "liaison_session"
 SESSION_AGE = 12 * 3600
-LOGIN_FAILURES = 10  # failed logins per email …
-LOGIN_WINDOW = timedelta(minutes=15)  # … within this window lock that email out for a while
 MIN_KEY_LENGTH = 16
 
 
@@ -52,41 +50,16 @@ class PageRefused(Exception):
         self.message = message
 
 
-class LoginThrottle:
-    """Failed logins per email, in this process: LOGIN_FAILURES within LOGIN_WINDOW lock it."""
-
-    def __init__(self) -> None:
-        self._failures: dict[str, list[datetime]] = {}
-        self._lock = threading.Lock()
-
-    def throttled(self, email: str, now: datetime) -> bool:
-        with self._lock:
-            recent = [t for t in self._failures.get(email, []) if now - t < LOGIN_WINDOW]
-            if recent:
-                self._failures[email] = recent
-            else:
-                self._failures.pop(email, None)
-            return len(recent) >= LOGIN_FAILURES
-
-    def failed(self, email: str, now: datetime) -> None:
-        with self._lock:
-            if len(self._failures) > 10_000:  # bounded memory under a spray of addresses
-                self._failures.clear()
-            self._failures.setdefault(email, []).append(now)
-
-    def succeeded(self, email: str) -> None:
-        with self._lock:
-            self._failures.pop(email, None)
-
-
 class Site:
-    """What every page shares over one application: templates, cookie signer, throttle."""
+    """What every page shares over one application: templates, cookie signer.
+
+    (Failed logins are counted in the database, ``meetings.access.throttle``, so that
+    every server process agrees.)"""
 
     def __init__(self, app: App, env: Environment) -> None:
         self.app = app
         self.env = env
         self.secure_cookie = app.settings.base_url.startswith("https://")
-        self.throttle = LoginThrottle()
         self._signer: URLSafeTimedSerializer | None = None
         self._signer_lock = threading.Lock()
 
@@ -120,6 +93,7 @@ class Viewer:
     id: int
     email: str
     role: str  # as stored; a role this version does not know may do nothing
+    scope: Scope  # the cities the user may see (every page filters by it)
 
     @property
     def staff(self) -> bool:
@@ -176,6 +150,8 @@ class Visit:
             if self.request.url.query:
                 path += "?" + self.request.url.query
             raise LoginRequired(path if self.request.method == "GET" else "/meetings")
+        if self.user.scope.unassigned:
+            raise PageRefused(403, NO_CITY)
         if not at_least(self.user.role, role):
             raise PageRefused(403, f"此頁面僅限{ROLE_ZH[role]}以上權限使用。")
         return self.user
@@ -208,7 +184,7 @@ def load_visit(request: Request) -> Visit:
         with site.app.transaction() as session:
             row = session.get(User, uid)
             if row is not None and row.active and row.session_version == data.get("v"):
-                user = Viewer(row.id, row.email, row.role)
+                user = Viewer(row.id, row.email, row.role, user_scope(row))
         if user is None:
             data = {}
     return Visit(request, site, data, user, dirty=not raw)

@@ -13,17 +13,18 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import JSONResponse, Response
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
-from sqlalchemy import select, text
+from sqlalchemy import select
+from sqlalchemy.orm import Session
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from meetings.access.principals import STAFF
-from meetings.access.tokens import api_role
+from meetings.access.principals import STAFF, Scope
+from meetings.access.tokens import api_scope
 from meetings.db import Occurrence, Series
 from meetings.kernel.errors import OperationError
-from meetings.kernel.rocdate import parse_date
-from meetings.kernel.vocabulary import Role
+from meetings.kernel.rocdate import FIRST_DAY, LAST_DAY, DayOutOfRange, parse_date
 from meetings.kpis.queries import compute_kpis
 from scheduler.bootstrap import App
+from scheduler.db import write_problem
 from scheduler.pages.localdays import CityZones
 from scheduler.serialization import occurrence_json, series_json
 from scheduler.web.errors import ApiError, json_error
@@ -51,34 +52,37 @@ _bearer = HTTPBearer(auto_error=False, description="An API token (`liaison token
 def require_token(
     app: Liaison,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
-) -> Role:
-    """The role of the request's bearer API token; 401 without a live one."""
+) -> Scope:
+    """The role and cities of the request's bearer API token; 401 without a live one,
+    403 for a token of no city."""
     challenge = {"WWW-Authenticate": "Bearer"}
     if credentials is None or credentials.scheme.lower() != "bearer":
         raise StarletteHTTPException(401, "missing bearer token", headers=challenge)
     with app.transaction() as session:
-        role = api_role(session, credentials.credentials)
-    if role is None:
+        scope = api_scope(session, credentials.credentials)
+    if scope is None:
         raise StarletteHTTPException(401, "invalid or revoked token", headers=challenge)
-    return role
+    if scope.unassigned:
+        raise StarletteHTTPException(403, "this token has no city: make a new one with --city")
+    return scope
 
 
-def reader(role: Annotated[Role, Depends(require_token)]) -> Role:
-    """Who may read the API: every role (admin, secretariat, participant), for now."""
-    return role
+def reader(scope: Annotated[Scope, Depends(require_token)]) -> Scope:
+    """Who may read the API: every role (admin, secretariat, participant), of its cities."""
+    return scope
 
 
-Reader = Annotated[Role, Depends(reader)]
+Reader = Annotated[Scope, Depends(reader)]
 
 
-def staff(role: Annotated[Role, Depends(require_token)]) -> Role:
+def staff(scope: Annotated[Scope, Depends(require_token)]) -> Scope:
     """Who may read KPIs: admin and secretariat (403 for participants)."""
-    if role not in STAFF:
+    if scope.role not in STAFF:
         raise StarletteHTTPException(403, "admin or secretariat token required")
-    return role
+    return scope
 
 
-Staff = Annotated[Role, Depends(staff)]
+Staff = Annotated[Scope, Depends(staff)]
 
 
 def parse_day(value: str | None, name: str) -> date | None:
@@ -88,6 +92,8 @@ def parse_day(value: str | None, name: str) -> date | None:
         raise ApiError(400, f"{name}: not a date (use YYYY-MM-DD)")
     try:
         return parse_date(value)
+    except DayOutOfRange:
+        raise ApiError(400, f"{name}: out of range ({FIRST_DAY} to {LAST_DAY})") from None
     except ValueError:
         raise ApiError(400, f"{name}: not a date (use YYYY-MM-DD)") from None
 
@@ -103,15 +109,30 @@ def window(first: date | None, last: date | None, today: date) -> tuple[date, da
     return start, end
 
 
+def api_city(session: Session, scope: Scope, name: str | None) -> int | None:
+    """The one city a KPI answer counts: the token's own, or ``city`` for an all-cities
+    token (required when several cities are loaded). Another city is 404, as unknown."""
+    cities = scope.city_names(session)
+    if name is not None:
+        for cid, cname in cities:
+            if cname == name:
+                return cid
+        raise ApiError(404, "unknown city")
+    if len(cities) == 1:
+        return cities[0][0]
+    if not cities:
+        return None
+    raise ApiError(400, "city: give the city (KPIs are per city)")
+
+
 @health.get("/healthz", tags=["ops"])
 def healthz(app: Liaison) -> Response:
-    """Liveness and database reachability."""
-    try:
-        with app.transaction() as session:
-            session.execute(text("SELECT 1"))
-    except Exception:
-        log.exception("health check failed")
-        return json_error(503, "database unavailable")
+    """Liveness, and whether the database takes writes (what logins and forms need):
+    503 "database read-only" or "database unavailable: …" otherwise."""
+    problem = write_problem(app.engine)
+    if problem is not None:
+        log.warning("health check failed: database %s", problem)  # one line, no parameters
+        return json_error(503, f"database {problem}")
     return JSONResponse({"status": "ok"})
 
 
@@ -119,7 +140,9 @@ def healthz(app: Liaison) -> Response:
 def api_series(role: Reader, app: Liaison) -> list[dict[str, Any]]:
     """Every declared series."""
     with app.transaction() as session:
-        rows = session.scalars(select(Series).order_by(Series.city_id, Series.id)).all()
+        rows = session.scalars(
+            select(Series).where(role.series()).order_by(Series.city_id, Series.id)
+        ).all()
         return [series_json(s) for s in rows]
 
 
@@ -140,9 +163,10 @@ def api_occurrences(
     with app.transaction() as session:
         zones = CityZones.load(session)
         start, end = window(first, last, zones.earliest_today(app.clock.now()))
-        q = select(Occurrence).where(zones.starting_on(start, end))
+        q = select(Occurrence).where(role.occurrences(), zones.starting_on(start, end))
         if series is not None:
-            if session.get(Series, series) is None:
+            known = session.get(Series, series)
+            if known is None or not role.sees(known.city_id):
                 raise ApiError(404, "unknown series")
             q = q.where(Occurrence.series_id == series)
         rows = session.scalars(
@@ -150,7 +174,7 @@ def api_occurrences(
         ).all()
         if len(rows) > MAX_API_ROWS:
             raise ApiError(400, f"more than {MAX_API_ROWS} meetings: narrow the window")
-        return [occurrence_json(o, staff=role in STAFF) for o in rows]
+        return [occurrence_json(o, staff=role.role in STAFF) for o in rows]
 
 
 @router.get("/api/occurrences/{uid}", tags=["api"])
@@ -159,10 +183,10 @@ def api_occurrence(uid: str, role: Reader, app: Liaison) -> dict[str, Any]:
     if len(uid) > 300:
         raise ApiError(404, "not found")
     with app.transaction() as session:
-        occ = session.scalar(select(Occurrence).where(Occurrence.uid == uid))
-        if occ is None:
+        occ = session.scalar(select(Occurrence).where(Occurrence.uid == uid, role.occurrences()))
+        if occ is None:  # another city's meeting is answered as an unknown one
             raise ApiError(404, "not found")
-        return occurrence_json(occ, staff=role in STAFF)
+        return occurrence_json(occ, staff=role.role in STAFF)
 
 
 @router.get("/api/kpi", tags=["api"])
@@ -173,14 +197,21 @@ def api_kpi(
     series: Annotated[str | None, Query(max_length=63, description="Only this series.")] = None,
     district: Annotated[str | None, Query(max_length=40, description="Only this district.")] = None,
     as_of: Annotated[str | None, Query(description="Count up to this date (YYYY-MM-DD).")] = None,
+    city: Annotated[
+        str | None, Query(max_length=40, description="The city (all-cities tokens).")
+    ] = None,
 ) -> dict[str, Any]:
-    """The coverage KPIs of a year (SPEC §7), per series instance and in total."""
+    """The coverage KPIs of a year (SPEC §7) of one city, per series instance and in total."""
     cutoff = parse_day(as_of, "as_of")
     with app.transaction() as session:
-        if series is not None and session.get(Series, series) is None:
+        known = session.get(Series, series) if series is not None else None
+        if series is not None and (known is None or not role.sees(known.city_id)):
             raise ApiError(404, "unknown series")
+        city_id = api_city(session, role, city)
         try:
-            report = compute_kpis(session, year, series_id=series, district=district, as_of=cutoff)
+            report = compute_kpis(
+                session, year, series_id=series, district=district, as_of=cutoff, city_id=city_id
+            )
         except OperationError as exc:
             raise ApiError(400, str(exc)) from exc
         return report.as_json()

@@ -3,7 +3,9 @@
 - ``GET /feeds/{token}.ics`` — a feed token's calendar (``scheduler.web.feeds``).
 - ``/api/...`` — read-only JSON for holders of a bearer API token (``scheduler.web.api``).
 - The secretariat's HTML pages (``scheduler.pages``).
-- Errors are short JSON bodies (``{"detail": "..."}``), never a traceback.
+- Errors are short JSON bodies (``{"detail": "..."}``), never a traceback; request
+  bodies are capped and crashes answered without dropping the connection
+  (``scheduler.web.limits``).
 """
 
 from __future__ import annotations
@@ -30,6 +32,7 @@ from scheduler.web.feeds import (
     FeedService,
     FeedsFromMemory,
 )
+from scheduler.web.limits import BodyLimit, CrashGuard
 
 log = logging.getLogger("liaison.web")
 
@@ -102,6 +105,12 @@ def create_web_app(
     web.add_exception_handler(DataError, data_error)
     web.add_exception_handler(Exception, crash)
     web.add_middleware(FeedsFromMemory, lookup=service.from_memory)
+    # Added last = run first: bodies are capped before anything reads them, and a crash
+    # anywhere below answers 500 on a connection that stays usable.
+    web.add_middleware(
+        BodyLimit, max_body=app.settings.max_body, max_upload=app.settings.max_upload
+    )
+    web.add_middleware(CrashGuard)
     web.include_router(api.health)
     web.include_router(feeds.router)
     web.include_router(api.router)

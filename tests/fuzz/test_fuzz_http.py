@@ -42,8 +42,8 @@ def served(app: App) -> Iterator[tuple[LiveServer, dict[str, str]]]:
     load_city(app)
     with app.transaction() as s:
         tokens = {
-            "admin": create_api_token(s, "admin", app.clock.now()).token,
-            "participant": create_api_token(s, "participant", app.clock.now()).token,
+            "admin": create_api_token(s, "admin", app.clock.now(), city="測試市").token,
+            "participant": create_api_token(s, "participant", app.clock.now(), city="測試市").token,
             "feed": create_feed_token(s, "series", "cp", app.clock.now()).token,
         }
     with live_server(app) as srv:

@@ -20,7 +20,7 @@ import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from meetings.cases.importing import CaseFileError, parse_cases
+from meetings.cases.importing import CaseFileError, read_cases
 from meetings.kernel.yamlsource import SourceError, load_yaml
 from meetings.schedule.cadence import CadenceError, parse_cadence
 from meetings.schedule.config_build import build_config
@@ -355,7 +355,7 @@ def test_case_files_parse_or_raise_with_file_and_row(tmp_path_factory: Any, raw:
     path = tmp_path_factory.mktemp("cases") / "cases.csv"
     path.write_bytes(raw)
     try:
-        parse_cases(path, ["甲區", "乙區"])
+        list(read_cases(path, ["甲區", "乙區"]))
     except CaseFileError as exc:
         for e in exc.errors:
             assert e.startswith(f"{path}:"), e

@@ -7,8 +7,9 @@ from pathlib import Path
 
 from sqlalchemy import select
 
+from meetings.access.users import add_user, find_user
 from meetings.cases.config import load_config
-from meetings.cases.importing import parse_cases
+from meetings.cases.importing import read_cases
 from meetings.cases.imports import import_cases
 from meetings.cases.lookup import resolve_city
 from meetings.db import Occurrence
@@ -104,6 +105,19 @@ def csv_text(rows: list[str] | None = None) -> str:
     return "\n".join([HEADER, *(ROWS if rows is None else rows)]) + "\n"
 
 
+VIEWERS = ("chen@example.org", "lin@example.org")  # `--as` must name an active user
+
+
+def add_viewers(app: App, city: str = "測試市") -> None:
+    """The secretariat logins the case tests look at case data as (``--as``)."""
+    with app.transaction() as s:
+        for email in VIEWERS:
+            if find_user(s, email) is None:
+                add_user(
+                    s, email, "secretariat", "correct horse battery", app.clock.now(), city=city
+                )
+
+
 def load_city(
     app: App, *, generate: tuple[date, date] | None = (date(2023, 1, 1), date(2023, 6, 30))
 ) -> None:
@@ -112,6 +126,7 @@ def load_city(
         load_config(s, cfg, app.clock.now())
         if generate:
             generate_schedule(s, generate[0], generate[1], app.clock.now())
+    add_viewers(app)
 
 
 def import_text(app: App, tmp_path: Path, text: str, name: str = "cases.csv") -> None:
@@ -119,7 +134,7 @@ def import_text(app: App, tmp_path: Path, text: str, name: str = "cases.csv") ->
     path.write_text(text, encoding="utf-8")
     with app.transaction() as s:
         city = resolve_city(s, None)
-        rows = parse_cases(path, ["中壢區", "桃園區", "八德區"])
+        rows = read_cases(path, ["中壢區", "桃園區", "八德區"])
         import_cases(s, city, rows, app.clock.now())
 
 

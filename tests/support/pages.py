@@ -26,6 +26,7 @@ USERS = {
     "chen@example.org": "secretariat",
     "li@example.org": "participant",
 }
+CITY_NAME = "測試市"  # the test city: every user belongs to it
 JAN = uid("cp-network", "20230111")  # 2nd Wednesday of January 2023, 14:00
 
 
@@ -38,4 +39,4 @@ def seed(app: App, tmp_path: Path) -> None:
     import_text(app, tmp_path, csv_text())
     with app.transaction() as s:
         for email, role in USERS.items():
-            add_user(s, email, role, PASSWORD, app.clock.now())
+            add_user(s, email, role, PASSWORD, app.clock.now(), city=CITY_NAME)

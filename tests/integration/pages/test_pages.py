@@ -335,7 +335,7 @@ def test_meetings_list_filters_and_badges(site: str, app: App) -> None:
     r = b.get("/meetings?series=cp-network&from=112/01/01&to=112/01/31")
     assert 'class="badge held"' in r.text
     r = b.get("/meetings?from=not-a-date")
-    assert r.status_code == 200 and "日期格式錯誤" in r.text
+    assert r.status_code == 400 and "日期格式錯誤" in r.text
 
 
 def test_subscribe_creates_a_personal_feed_that_works(site: str, app: App) -> None:
@@ -443,19 +443,32 @@ def test_users_cli(cli: object, db_url: str) -> None:
         input=PASSWORD + "\n",
         env=env,
     )
-    assert r.exit_code == 0, r.output
-    assert "added chen@example.org (secretariat)" in r.stdout
+    assert r.exit_code == 2 and "--city" in r.stderr  # a login belongs to a city (or all)
     r = runner.invoke(
-        typer_app, ["users", "add", "x@example.org", "--role", "boss"], input=PASSWORD, env=env
+        typer_app,
+        ["users", "add", "Chen@Example.org", "--role", "secretariat", "--all-cities"],
+        input=PASSWORD + "\n",
+        env=env,
+    )
+    assert r.exit_code == 0, r.output
+    assert "added chen@example.org (secretariat, 全部縣市)" in r.stdout
+    r = runner.invoke(
+        typer_app,
+        ["users", "add", "x@example.org", "--role", "boss", "--all-cities"],
+        input=PASSWORD,
+        env=env,
     )
     assert r.exit_code == 2 and "--role" in r.stderr
     r = runner.invoke(
-        typer_app, ["users", "add", "x@example.org", "--role", "admin"], input="short\n", env=env
+        typer_app,
+        ["users", "add", "x@example.org", "--role", "admin", "--all-cities"],
+        input="short\n",
+        env=env,
     )
-    assert r.exit_code == 2 and "at least 10" in r.stderr
+    assert r.exit_code == 2 and "at least 12" in r.stderr
     r = runner.invoke(
         typer_app,
-        ["users", "add", "chen@example.org", "--role", "admin"],
+        ["users", "add", "chen@example.org", "--role", "admin", "--all-cities"],
         input=PASSWORD + "\n",
         env=env,
     )
@@ -470,14 +483,14 @@ def test_repeated_failed_logins_lock_the_email_for_a_while(
 ) -> None:
     from datetime import timedelta
 
-    from scheduler.pages.session import LOGIN_FAILURES, LOGIN_WINDOW
+    from meetings.access.throttle import FREE_FAILURES
 
-    for _ in range(LOGIN_FAILURES):
+    for _ in range(FREE_FAILURES["account"]):
         assert browser.login("chen@example.org", "wrong password!").status_code == 401
     locked = browser.login("chen@example.org")  # even the right password, for now
-    assert locked.status_code == 429 and "登入失敗次數過多" in locked.text
+    assert locked.status_code == 429 and "嘗試次數過多，請於 1 秒後再試" in locked.text
     logged_in(site, "li@example.org")  # other accounts are unaffected
-    clock.advance(LOGIN_WINDOW + timedelta(seconds=1))
+    clock.advance(timedelta(seconds=1))
     assert browser.login("chen@example.org").status_code == 303
 
 

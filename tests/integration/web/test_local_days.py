@@ -48,14 +48,14 @@ def server(app: App, clock: FixedClock) -> Iterator[LiveServer]:
     with app.transaction() as s:
         load_config(s, cfg, clock.now())
         generate_schedule(s, date(2023, 3, 1), date(2023, 3, 31), clock.now())
-        add_user(s, "ny@example.org", "secretariat", PASSWORD, clock.now())
+        add_user(s, "ny@example.org", "secretariat", PASSWORD, clock.now(), city="紐約市")
     with live_server(app) as srv:
         yield srv
 
 
 def api(app: App, srv: LiveServer, query: str) -> list[dict[str, object]]:
     with app.transaction() as s:
-        token = create_api_token(s, "participant", app.clock.now()).token
+        token = create_api_token(s, "participant", app.clock.now(), all_cities=True).token
     r = httpx.get(
         f"{srv.base}/api/occurrences?{query}",
         headers={"Authorization": f"Bearer {token}"},

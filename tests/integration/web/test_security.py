@@ -36,7 +36,7 @@ from scheduler.bootstrap import App
 from scheduler.clock import FixedClock
 from tests.conftest import Cli, taipei, write
 from tests.support import cases as cases_support
-from tests.support.cases import FULL_NAMES, ROWS, csv_text, import_text
+from tests.support.cases import FULL_NAMES, ROWS, add_viewers, csv_text, import_text
 from tests.support.configs import CONFIG
 from tests.support.dbdump import dump_text
 from tests.support.feeds import live_server
@@ -168,6 +168,7 @@ def evil_city(app: App, tmp_path: Path) -> App:
     )
     load(app, text)
     import_text(app, tmp_path, csv_text([EVIL_ROW]))
+    cases_support.add_viewers(app)
     return app
 
 
@@ -179,7 +180,17 @@ def assert_escaped(html: str, *, reason: bool) -> None:
 
 
 def test_html_agenda_escapes_case_reasons_and_titles(evil_city: App, cli: Cli) -> None:
-    out = cli("agenda", "show", JAN, "--format", "html", "--as", "a@b", "--reason", "會前準備")
+    out = cli(
+        "agenda",
+        "show",
+        JAN,
+        "--format",
+        "html",
+        "--as",
+        "chen@example.org",
+        "--reason",
+        "會前準備",
+    )
     assert out.exit_code == 0, out.stderr
     assert_escaped(out.stdout, reason=True)
 
@@ -272,7 +283,7 @@ def test_api_roles_are_enforced(app: App, clock: FixedClock) -> None:
     with app.transaction() as s:
         add_closure(s, date(2023, 3, 8), "颱風停班（內部說明）", clock.now())
         tokens = {
-            role: create_api_token(s, role, clock.now()).token
+            role: create_api_token(s, role, clock.now(), city="測試市").token
             for role in ("admin", "secretariat", "participant")
         }
     query = "/api/occurrences?from=2023-03-01&to=2023-03-31&series=cp"
@@ -296,10 +307,10 @@ def test_api_roles_are_enforced(app: App, clock: FixedClock) -> None:
 
 def test_case_data_needs_who_and_why(evil_city: App, cli: Cli) -> None:
     assert cli("cases", "list").exit_code == 2
-    assert cli("cases", "list", "--as", "a@b").exit_code == 2
+    assert cli("cases", "list", "--as", "chen@example.org").exit_code == 2
     withheld = cli("agenda", "show", JAN)
     assert withheld.exit_code == 0 and "CP-070" not in withheld.stdout
-    shown = cli("agenda", "show", JAN, "--as", "a@b", "--reason", "會前準備")
+    shown = cli("agenda", "show", JAN, "--as", "chen@example.org", "--reason", "會前準備")
     assert "CP-070" in shown.stdout
 
 
@@ -310,12 +321,13 @@ def test_no_full_name_in_database_outputs_emails_or_feeds(
     app: App, cli: Cli, clock: FixedClock, sink: MailSink, tmp_path: Path, db_url: str
 ) -> None:
     load(app, CASES_CITY)
+    add_viewers(app)
     csv = write(tmp_path / "cases.csv", csv_text(ROWS))
     outputs = [cli("cases", "import", str(csv), "--now", "2023-01-01T09:00")]
     bad = write(tmp_path / "bad.csv", csv_text([ROWS[0].replace("2022-10-03", "2022-13-45")]))
     outputs.append(cli("cases", "import", str(bad)))
     assert outputs[-1].exit_code == 2
-    who = ["--as", "chen@test", "--reason", "會前準備"]
+    who = ["--as", "chen@example.org", "--reason", "會前準備"]
     for fmt in ("text", "html", "json"):
         outputs.append(cli("agenda", "show", JAN, "--format", fmt, *who))
     outputs.append(cli("cases", "list", *who, "--json"))
@@ -336,7 +348,7 @@ def test_no_full_name_in_database_outputs_emails_or_feeds(
             create_feed_token(s, kind, value, clock.now()).token
             for kind, value in (("series", "cp-network"), ("agency", "DVPC"))
         ]
-        api = create_api_token(s, "admin", clock.now()).token
+        api = create_api_token(s, "admin", clock.now(), city="測試市").token
     with live_server(app) as srv:
         feeds = [httpx.get(f"{srv.base}/feeds/{t}.ics", timeout=10).text for t in tokens]
         auth = {"Authorization": f"Bearer {api}"}

@@ -18,7 +18,7 @@ from meetings.access.feeds import (
     revoke_feed_token,
 )
 from meetings.access.principals import AccessError
-from meetings.access.tokens import api_role, create_api_token
+from meetings.access.tokens import api_scope, create_api_token
 from meetings.db import ApiToken, FeedToken
 from scheduler.bootstrap import App
 from tests.conftest import Cli, sqlite_only
@@ -92,11 +92,12 @@ def test_tokens_are_not_stored_in_plain_text(app: App, db_url: str) -> None:
     load_city(app)
     with app.transaction() as s:
         feed = create_feed_token(s, "series", "cp", app.clock.now()).token
-        api = create_api_token(s, "admin", app.clock.now()).token
+        api = create_api_token(s, "admin", app.clock.now(), city="測試市").token
         hashes = [t.token_hash for t in s.scalars(select(FeedToken))] + [
             t.token_hash for t in s.scalars(select(ApiToken))
         ]
-        assert api_role(s, api) == "admin"
+        scope = api_scope(s, api)
+        assert scope is not None and scope.role == "admin" and not scope.all_cities
     app.close()  # checkpoint the WAL into the file
     path = Path(db_url.removeprefix("sqlite:///"))
     data = b"".join(p.read_bytes() for p in path.parent.glob(path.name + "*"))
@@ -174,11 +175,12 @@ def test_cli_feeds_create_bad_input_exits_2(loaded: Cli, args: list[str]) -> Non
 
 
 def test_cli_tokens(loaded: Cli) -> None:
-    r = loaded("tokens", "create", "--role", "secretariat", "--json")
+    assert loaded("tokens", "create", "--role", "secretariat").exit_code == 2  # no city
+    r = loaded("tokens", "create", "--role", "secretariat", "--city", "測試市", "--json")
     assert r.exit_code == 0
     data = json.loads(r.stdout)
     assert data["role"] == "secretariat" and len(data["token"]) >= 43
-    assert loaded("tokens", "create", "--role", "boss").exit_code == 2
+    assert loaded("tokens", "create", "--role", "boss", "--city", "測試市").exit_code == 2
     assert loaded("tokens", "revoke", str(data["id"])).exit_code == 0
     assert "already" in loaded("tokens", "revoke", str(data["id"])).stdout
     assert loaded("tokens", "revoke", "42").exit_code == 2

@@ -31,7 +31,7 @@ from notifications.agenda_mail import agenda_for_email
 from scheduler.bootstrap import App
 from scheduler.clock import FixedClock
 from tests.conftest import TAIPEI, Cli, taipei, write
-from tests.support.cases import CITY, csv_text, import_text, load_city, uid
+from tests.support.cases import CITY, add_viewers, csv_text, import_text, load_city, uid
 from tests.support.snapshots import assert_snapshot
 
 JAN = uid("cp-network", "20230111")
@@ -75,7 +75,8 @@ def test_build_agenda_orders_limits_and_marks_carried_over() -> None:
         (3, "B", True),
     ]
     assert got.deferred == 1
-    assert got.cases[0].risk == "SDM高" and got.cases[0].reason == "規則"
+    assert got.cases[0].risk == "SDM高" and got.cases[0].rule_title == "規則"
+    assert got.cases[0].reason == ""  # no listing reason: the rule's title only
     # A truncated query result still tells how many wait for the next meeting.
     short = build_agenda(
         info(), listed=[listed("C", date(2023, 1, 5))], listed_total=40, max_cases=1
@@ -160,7 +161,7 @@ def test_agenda_email_freezes_the_agenda(app: App, tmp_path: Path, clock: FixedC
 def test_rendered_text_snapshot(app: App, cli: Cli, tmp_path: Path) -> None:
     load_city(app)
     import_text(app, tmp_path, csv_text())
-    args = ["--as", "chen@test", "--reason", "會前準備", "--now", "2023-01-04T09:00"]
+    args = ["--as", "chen@example.org", "--reason", "會前準備", "--now", "2023-01-04T09:00"]
     assert cli("agenda", "freeze", FEB, "--now", "2023-01-04T09:00").exit_code == 0
     result = cli("agenda", "show", FEB, *args)
     assert result.exit_code == 0, result.stderr
@@ -171,7 +172,17 @@ def test_html_is_printable_and_escapes_case_text(app: App, cli: Cli, tmp_path: P
     load_city(app)
     row = "CP-070,兒少保護,中壢區,,高,,家庭維繫,開案,,,2022-06-01,2022-12-01,,<script>alert(1)</script>"
     import_text(app, tmp_path, csv_text([row]))
-    out = cli("agenda", "show", JAN, "--format", "html", "--as", "a@b", "--reason", "會前準備")
+    out = cli(
+        "agenda",
+        "show",
+        JAN,
+        "--format",
+        "html",
+        "--as",
+        "chen@example.org",
+        "--reason",
+        "會前準備",
+    )
     assert out.exit_code == 0
     assert "<script>" not in out.stdout
     assert "&lt;script&gt;alert(1)&lt;/script&gt;" in out.stdout
@@ -262,7 +273,15 @@ def test_agenda_html_snapshot(app: App, cli: Cli, tmp_path: Path) -> None:
     import_text(app, tmp_path, csv_text())
     assert cli("agenda", "freeze", FEB, "--now", "2023-01-04T09:00").exit_code == 0
     result = cli(
-        "agenda", "show", FEB, "--format", "html", "--as", "chen@test", "--reason", "會前準備"
+        "agenda",
+        "show",
+        FEB,
+        "--format",
+        "html",
+        "--as",
+        "chen@example.org",
+        "--reason",
+        "會前準備",
     )
     assert result.exit_code == 0, result.stderr
     assert_snapshot("agenda_cp_network_20230208.html", result.stdout)
@@ -289,8 +308,9 @@ def test_city_template_includes_cannot_leave_the_folder(
     cfg = build_config([load_yaml(CITY, str(cfg_file))])
     with app.transaction() as s:
         load_config(s, cfg, app.clock.now())
+    add_viewers(app)
     assert cli("schedule", "generate", "--from", "2023-01-01", "--to", "2023-01-31").exit_code == 0
-    out = cli("agenda", "show", JAN, "--as", "chen@test", "--reason", "會前準備")
+    out = cli("agenda", "show", JAN, "--as", "chen@example.org", "--reason", "會前準備")
     assert out.exit_code == 2
     assert "LEAKED" not in out.stdout + out.stderr
     assert out.stderr.startswith("agenda.txt.j2: template: ")
@@ -339,3 +359,47 @@ def test_frozen_time_is_shown_in_the_city_zone() -> None:
     assert "本議程已於 112年7月5日（星期三）上午9時 定稿" in text
     html = render_agenda(agenda, "html")
     assert "112年7月5日（星期三）上午9時" in html
+
+
+# --- free text in agendas and their mail (issue 12) ----------------------------------------
+
+LEAK = "案母林美麗（身分證A223456789，0912-345-678）住桃園市中壢區中正路100號3樓"
+
+
+def test_agenda_carries_the_rule_title_and_a_screened_capped_reason() -> None:
+    reason = "王小明" + LEAK + "，另案母多次未到，" + "說明" * 40
+    case = replace(listed("A", date(2023, 2, 1)), listed_reason=reason)
+    agenda = build_agenda(info(), listed=[case], rule_title="規則")
+    row = agenda.cases[0]
+    assert row.rule_title == "規則"
+    assert len(row.reason) <= 60 and row.reason.endswith("…")
+    for fmt in ("text", "html", "json"):
+        out = render_agenda(agenda, fmt)
+        assert "規則" in out, fmt
+        for secret in (
+            "王小明",
+            "林美麗",
+            "A223456789",
+            "0912-345-678",
+            "中正路100號",
+            "說明" * 40,
+        ):
+            assert secret not in out, (fmt, secret)
+
+
+def test_frozen_agendas_from_before_screening_are_screened_as_rendered() -> None:
+    agenda = build_agenda(info(), listed=[listed("A", date(2023, 2, 1))], rule_title="規則")
+    stored = agenda_to_json(agenda)
+    # As frozen by an earlier version: no rule_title per row, the raw reason as written.
+    del stored["cases"][0]["rule_title"]
+    stored["cases"][0]["reason"] = LEAK
+    stored["action_items"] = [
+        {"id": 1, "owner": "社會局", "text": "聯絡案母0912345678", "due_on": "2023-03-01"}
+    ]
+    old = agenda_from_json(stored)
+    assert old.cases[0].rule_title == "規則"
+    for fmt in ("text", "html", "json"):
+        out = render_agenda(old, fmt)
+        assert "〔已遮蔽〕" in out
+        for secret in ("林美麗", "A223456789", "0912-345-678", "0912345678", "中正路"):
+            assert secret not in out, (fmt, secret)

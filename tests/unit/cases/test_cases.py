@@ -16,6 +16,7 @@ from meetings.cases.audit import audit_report, record_audit
 from meetings.cases.config import load_config
 from meetings.cases.escalation import check_escalations
 from meetings.cases.events import record_case_event
+from meetings.cases.importing import read_cases
 from meetings.cases.listing import matches
 from meetings.cases.masking import mask_name
 from meetings.db import Case, CaseListing, ListingRule, OutboxEvent
@@ -174,7 +175,8 @@ def test_bad_rows_are_all_reported_and_nothing_is_imported(
     assert result.exit_code == 2
     assert result.stderr.splitlines() == [
         f"{f}:3: reported_at: not a date: '2023-02-30' (use 2023-03-08 or 112/03/08)",
-        f"{f}:4: district: unknown district '信義區' for this city",
+        f"{f}:4: district: unknown district (not one of the city's districts: "
+        "中壢區、八德區、桃園區)",
         f"{f}:5: case_type: unknown case type '虐待' (one of 兒少保護、家庭暴力、性侵害、性剝削、"
         "老人保護、身障保護、高風險家庭、脆弱家庭、偏差行為、其他)",
         f"{f}:6: tipvda_score: not a whole number: '九'",
@@ -246,7 +248,7 @@ def test_xlsx_rows_are_numbered_like_the_sheet(app: App, cli: Cli, tmp_path: Pat
     assert result.exit_code == 2
     assert result.stderr.splitlines() == [
         f"{xlsx}:3: tipvda_score: not a whole number: '高'",
-        f"{xlsx}:3: reported_at: not a valid date: '2023/13/02' (month must be in 1..12)",
+        f"{xlsx}:3: reported_at: not a date: '2023/13/02' (month must be in 1..12)",
     ]
     assert "陳小文" not in result.stdout + result.stderr
     assert cases(app) == {}
@@ -272,9 +274,8 @@ def test_progress_goes_to_stderr_only_when_asked_or_on_a_terminal(
     assert loud.exit_code == 0, loud.stderr
     assert json.loads(loud.stdout)["unchanged"] == 2500
     lines = loud.stderr.splitlines()
-    assert lines[0] == "reading big.csv: 1,000/2,500 rows (40%)"
-    assert "reading big.csv: 2,500/2,500 rows (100%)" in lines
-    assert lines[-1] == "importing: 2,500/2,500 rows (100%)"
+    assert lines[0] == "importing big.csv: 1,000/2,500 rows (40%)"
+    assert lines[-1] == "importing big.csv: 2,500/2,500 rows (100%)"
     assert "王小明" not in loud.stderr
 
 
@@ -299,12 +300,14 @@ def test_full_names_never_stored_logged_or_printed(
     f = write(tmp_path / "cases.csv", csv_text())
     outputs = [cli("cases", "import", str(f), "--json")]
     outputs.append(cli("cases", "event", "CP-004", "rereported", "--at", "2022-12-30"))
-    outputs.append(cli("cases", "list", "--as", "chen@test", "--reason", "會前準備", "--json"))
+    outputs.append(
+        cli("cases", "list", "--as", "chen@example.org", "--reason", "會前準備", "--json")
+    )
     for fmt in ("text", "html", "json"):
         outputs.append(
             cli(
                 "agenda", "show", uid("cp-network", "20230111"), "--format", fmt,
-                "--as", "chen@test", "--reason", "會前準備",
+                "--as", "chen@example.org", "--reason", "會前準備",
             )
         )  # fmt: skip
     outputs.append(cli("agenda", "freeze", uid("cp-network", "20230111")))
@@ -434,23 +437,41 @@ def test_agenda_case_rows_need_who_and_why_and_are_audited(
     plain = cli("agenda", "show", u, "--now", "2023-01-02T09:00")
     assert plain.exit_code == 0
     assert "CP-001" not in plain.stdout and "個案資料未顯示" in plain.stdout
-    half = cli("agenda", "show", u, "--as", "chen@test")
+    half = cli("agenda", "show", u, "--as", "chen@example.org")
     assert half.exit_code == 2 and "--reason" in half.stderr
     ok = cli(
         "agenda",
         "show",
         u,
         "--as",
-        "chen@test",
+        "chen@example.org",
         "--reason",
         "會前準備個案資料",
         "--now",
         "2023-01-02T09:00",
     )
     assert "CP-002" in ok.stdout
-    cli("agenda", "show", u, "--as", "lin@test", "--reason", "test", "--now", "2023-01-03T09:00")
     cli(
-        "agenda", "show", u, "--as", "lin@test", "--reason", "會前準備", "--now", "2024-01-03T09:00"
+        "agenda",
+        "show",
+        u,
+        "--as",
+        "lin@example.org",
+        "--reason",
+        "test",
+        "--now",
+        "2023-01-03T09:00",
+    )
+    cli(
+        "agenda",
+        "show",
+        u,
+        "--as",
+        "lin@example.org",
+        "--reason",
+        "會前準備",
+        "--now",
+        "2024-01-03T09:00",
     )
     with app.transaction() as s:
         report = audit_report(s, 112)
@@ -476,7 +497,15 @@ def test_cases_list_requires_a_reason(app: App, cli: Cli, tmp_path: Path) -> Non
     import_text(app, tmp_path, csv_text())
     assert cli("cases", "list").exit_code == 2
     result = cli(
-        "cases", "list", "--listed", "--district", "中壢區", "--as", "chen@test", "--reason", "追蹤"
+        "cases",
+        "list",
+        "--listed",
+        "--district",
+        "中壢區",
+        "--as",
+        "chen@example.org",
+        "--reason",
+        "追蹤",
     )
     assert result.exit_code == 0
     assert [line.split()[0] for line in result.stdout.splitlines()] == ["CP-001", "CP-002"]
@@ -497,7 +526,7 @@ def test_audit_year_runs_in_the_city_zone(app: App) -> None:
     with app.transaction() as s:
         load_config(s, cfg, eve)
         record_audit(
-            s, viewer="chen@test", reason="會前準備", action="cases.list", uid=None,
+            s, viewer="chen@example.org", reason="會前準備", action="cases.list", uid=None,
             case_nos=["CP-001"], now=eve,
         )  # fmt: skip
         old, new = audit_report(s, 111), audit_report(s, 112)
@@ -514,7 +543,7 @@ def test_audit_report_asks_for_the_city_when_zones_differ(app: App, cli: Cli) ->
     with app.transaction() as s:
         load_config(s, cfg, eve)
         record_audit(
-            s, viewer="chen@test", reason="會前準備", action="cases.list", uid=None,
+            s, viewer="chen@example.org", reason="會前準備", action="cases.list", uid=None,
             case_nos=["CP-001"], now=eve,
         )  # fmt: skip
     refused = cli("audit", "report", "--year", "111", "--json")
@@ -522,3 +551,76 @@ def test_audit_report_asks_for_the_city_when_zones_differ(app: App, cli: Cli) ->
     in_ny = cli("audit", "report", "--year", "111", "--city", "紐約市", "--json")
     assert in_ny.exit_code == 0, in_ny.stderr
     assert json.loads(in_ny.stdout)["lookups"] == 1
+
+
+# --- screening and hostile cells (issue 12) -------------------------------------------------
+
+ISSUE_REASON = "案母林美麗（身分證A223456789，0912-345-678）住桃園市中壢區中正路100號3樓"
+SECRETS = ("林美麗", "A223456789", "0912-345-678", "中正路100號")
+
+
+def test_listed_reason_is_screened_on_import_with_a_warning(
+    app: App, cli: Cli, tmp_path: Path
+) -> None:
+    load_city(app)
+    rows = [
+        "CP-001,兒少保護,中壢區,王小明,高,,家庭維繫,開案,DVPC,陳社工,2022-10-03,2022-12-20,,"
+        f'"{ISSUE_REASON}"',
+        "CP-002,兒少保護,中壢區,歐陽小明,高,,家庭維繫,開案,DVPC,,2022-09-01,,,歐陽小明拒絕返家",
+        "CP-003,兒少保護,桃園區,林美華,高,,家庭維繫,開案,DVPC,,2022-08-01,,,SDM高風險",
+    ]
+    f = write(tmp_path / "cases.csv", csv_text(rows))
+    result = cli("cases", "import", str(f))
+    assert result.exit_code == 0, result.stderr
+    assert result.stderr.splitlines() == [
+        f"warning: {f}:2: listed_reason: 已遮蔽 4 項（身分證字號/電話/地址/姓名）",
+        f"warning: {f}:3: listed_reason: 已遮蔽 1 項（姓名）",
+    ]
+    got = cases(app)
+    assert (
+        got["CP-001"].listed_reason == "案母〔已遮蔽〕（身分證〔已遮蔽〕，〔已遮蔽〕）住〔已遮蔽〕"
+    )
+    assert got["CP-002"].listed_reason == "〔已遮蔽〕拒絕返家"  # the case's own name
+    assert got["CP-003"].listed_reason == "SDM高風險"
+    for secret in (*SECRETS, "歐陽小明"):
+        assert secret not in result.stdout + result.stderr
+        assert all(secret not in (c.listed_reason or "") for c in got.values())
+
+
+def test_shifted_columns_never_echo_the_name(app: App, cli: Cli, tmp_path: Path) -> None:
+    load_city(app)
+    # The district cell is missing: the name lands in district, the risk in name, …
+    shifted = "CP-020,兒少保護,陳美玲,高,,家庭維繫,開案,DVPC,陳社工,2022-10-03,,,,"
+    also = "CP-021,兒少保護,中壢區,x,高,陳美玲,家庭維繫,開案,DVPC,,林美麗,,,"
+    f = write(tmp_path / "shifted.csv", csv_text([shifted, also]))
+    result = cli("cases", "import", str(f))
+    assert result.exit_code == 2
+    out = result.stdout + result.stderr
+    assert f"{f}:2: district: unknown district (not one of the city's districts:" in out
+    assert "tipvda_score: not a whole number: (value not shown)" in out
+    assert "reported_at: not a date: (value not shown)" in out
+    for part in ("陳美玲", "美玲", "林美麗", "美麗"):
+        assert part not in out
+    assert cases(app) == {}
+
+
+def test_bad_row_after_good_rows_leaves_the_database_unchanged(
+    app: App, cli: Cli, tmp_path: Path
+) -> None:
+    load_city(app)
+    good = [f"OK-{i:04d},兒少保護,中壢區,王小明,高,,,開案,,,2022-10-03,,," for i in range(1200)]
+    bad = "BAD-1,兒少保護,中壢區,,高,,,開案,,,2022-02-30,,,"
+    f = write(tmp_path / "late.csv", csv_text([*good, bad]))
+    result = cli("cases", "import", str(f))
+    assert result.exit_code == 2
+    assert result.stderr.strip().startswith(f"{f}:1202: reported_at: not a date:")
+    assert cases(app) == {}
+    assert listings(app) == []
+
+
+def test_read_cases_streams_rows(tmp_path: Path) -> None:
+    rows = [f"S-{i:05d},兒少保護,中壢區,,高,,,開案,,,2022-10-03,,," for i in range(3000)]
+    f = write(tmp_path / "s.csv", csv_text(rows))
+    stream = read_cases(f, ["中壢區"])
+    assert not isinstance(stream, list)
+    assert next(iter(stream)).case_no == "S-00000"  # before the file has been read through

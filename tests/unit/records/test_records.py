@@ -329,3 +329,43 @@ def test_minutes_missing_lists_overdue_meetings(loaded: Cli, tmp_path: Path) -> 
     loaded("minutes", "record", JAN, "--file", str(m), "--now", "2023-02-16T10:00")
     r = loaded("minutes", "missing", "--now", "2023-02-16T11:00")
     assert r.exit_code == 0 and JAN not in r.stdout and FEB in r.stdout
+
+
+# --- free text is screened at entry (issue 12) ----------------------------------------------
+
+LEAK = "案母林美麗（身分證A223456789，0912-345-678）住桃園市中壢區中正路100號3樓"
+SECRETS = ("林美麗", "A223456789", "0912-345-678", "中正路100號")
+
+
+def test_action_items_and_minutes_are_stored_screened(
+    loaded: Cli, db_url: str, tmp_path: Path
+) -> None:
+    from meetings.db import ActionItem, Minutes
+
+    loaded("attendance", "record", JAN, "--agency", "POL", "--status", "present", "--now", NOW)
+    r = loaded("actions", "add", JAN, "--owner", "POL", "--due", "2023-02-28", "訪視" + LEAK,
+               "--now", NOW, "--json")  # fmt: skip
+    assert r.exit_code == 0, r.stderr
+    m = write(tmp_path / "minutes.md", "決議：" + LEAK + "\n")
+    assert loaded("minutes", "record", JAN, "--file", str(m), "--now", NOW).exit_code == 0
+    stored = [
+        str(_scalar(db_url, select(ActionItem.text))),
+        str(_scalar(db_url, select(Minutes.text))),
+    ]
+    shown = loaded("actions", "list", "--json").stdout + r.stdout
+    for secret in SECRETS:
+        assert all(secret not in t for t in stored), secret
+        assert secret not in shown, secret
+    assert stored[0].startswith("訪視案母〔已遮蔽〕")
+    assert "〔已遮蔽〕" in stored[1]
+
+
+def test_attendance_messages_do_not_echo_names_or_long_values(loaded: Cli, tmp_path: Path) -> None:
+    f = write(
+        tmp_path / "att.csv",
+        f"uid,agency,person,status,rank\n{JAN},陳美玲,,present,\n{JAN},POL,,{'x' * 300},\n",
+    )
+    r = loaded("attendance", "import", str(f), "--now", NOW)
+    assert r.exit_code == 2
+    assert f"{f}:2: agency: unknown agency (value not shown)" in r.stderr
+    assert "x" * 30 not in r.stderr and "陳美玲" not in r.stderr
