@@ -64,6 +64,9 @@ class UTCDateTime(TypeDecorator[datetime]):
         return result
 
 
+UID_LENGTH = 300  # a meeting's UID at most (a longer one names no meeting)
+
+
 class Base(DeclarativeBase):
     type_annotation_map = {datetime: UTCDateTime(), dict[str, Any]: JSON, list[Any]: JSON}
 
@@ -140,7 +143,7 @@ class Occurrence(Base):
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    uid: Mapped[str] = mapped_column(String(300), unique=True)
+    uid: Mapped[str] = mapped_column(String(UID_LENGTH), unique=True)
     series_id: Mapped[str] = mapped_column(ForeignKey("series.id", ondelete="CASCADE"))
     instance_key: Mapped[str] = mapped_column(String(200))
     district: Mapped[str | None] = mapped_column(String(50))

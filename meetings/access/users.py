@@ -21,6 +21,7 @@ from meetings.access.passwords import password_problem
 from meetings.access.principals import AccessError, Scope, check_role, city_choice
 from meetings.db import AppSecret, City, User
 from meetings.kernel.emails import normalise_email
+from meetings.kernel.errors import shorten
 
 _hasher = PasswordHasher()
 _dummy: list[str] = []
@@ -143,8 +144,9 @@ def viewer_scope(session: Session, email: str) -> Scope:
     """
     user = find_user(session, email) if email.strip() else None
     if user is None or not user.active:
-        shown = email.strip()[:80]
-        raise UserError(f"--as: {shown!r} is not an active user (see `liaison users list`)")
+        raise UserError(
+            f"--as: '{shorten(email.strip())}' is not an active user (see `liaison users list`)"
+        )
     scope = user_scope(user)
     if scope.unassigned:
         raise UserError(f"--as: {user.email} has no city yet (`liaison users set-city`)")

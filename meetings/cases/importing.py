@@ -17,7 +17,7 @@ from datetime import date
 from pathlib import Path
 
 from meetings.cases.masking import mask_name
-from meetings.kernel.rocdate import parse_date
+from meetings.kernel.rocdate import BadDate, check_day, parse_date
 from meetings.kernel.screening import quoted, screen
 from meetings.kernel.tabular import Table, TableError, open_table
 from meetings.kernel.vocabulary import CASE_IMPORT_COLUMNS, CaseStatus
@@ -50,7 +50,6 @@ NAME_MAX = 50  # the masked name
 MAX_LENGTHS = {"service": 50, "agency": 100, "worker": 50}
 PROGRESS_EVERY = 1000
 DISTRICTS_SHOWN = 5  # district names an error message lists
-USE_DATES = "use 2023-03-08, 2023/03/08 or 112/03/08"
 _GREGORIAN_SLASH = re.compile(r"^\s*(\d{4})[/.](\d{1,2})[/.](\d{1,2})\s*$")
 
 Progress = Callable[[int, int], None]
@@ -90,9 +89,10 @@ def parse_case_date(text: str) -> date:
     m = _GREGORIAN_SLASH.match(text)
     if m:
         try:
-            return date(int(m.group(1)), int(m.group(2)), int(m.group(3)))
+            day = date(int(m.group(1)), int(m.group(2)), int(m.group(3)))
         except ValueError as exc:
-            raise ValueError(f"not a valid date ({exc})") from None
+            raise BadDate(f"not a valid date ({exc})", str(exc)) from None
+        return check_day(day)
     return parse_date(text)
 
 
@@ -198,10 +198,8 @@ class _Cells:
             return None
         try:
             return parse_case_date(text)
-        except ValueError as exc:
-            # The parser's detail without the value itself (a shifted name column).
-            detail = str(exc).rsplit(" (", 1)[1].rstrip(")") if " (" in str(exc) else ""
-            self.err(column, f"not a date: {quoted(text)} ({detail or USE_DATES})")
+        except BadDate as exc:  # its reason, not its message: that quotes the cell
+            self.err(column, f"not a date: {quoted(text)} ({exc.reason})")
             return None
 
 

@@ -5,6 +5,8 @@ from __future__ import annotations
 import re
 from datetime import date, datetime
 
+from meetings.kernel.errors import shorten
+
 ROC_OFFSET = 1911
 WEEKDAYS_ZH = "一二三四五六日"
 # The days a person can mean (ROC year 1 to well past any plan). Outside them a day
@@ -55,14 +57,27 @@ _ROC_DATE = re.compile(
 )
 
 
-class DayOutOfRange(ValueError):
+USE_DATES = "use 2023-03-08 or 112/03/08"
+
+
+class BadDate(ValueError):
+    """Text that is not a usable date. ``reason`` is the message without the text
+    itself, for callers that must not echo it (an import's shifted name column)."""
+
+    def __init__(self, message: str, reason: str) -> None:
+        super().__init__(message)
+        self.reason = reason
+
+
+class DayOutOfRange(BadDate):
     """A real date, but not one within FIRST_DAY..LAST_DAY."""
 
 
 def check_day(d: date) -> date:
     """``d`` if it lies within FIRST_DAY..LAST_DAY; DayOutOfRange otherwise."""
     if not FIRST_DAY <= d <= LAST_DAY:
-        raise DayOutOfRange(f"date out of range: {d.isoformat()} (from {FIRST_DAY} to {LAST_DAY})")
+        span = f"from {FIRST_DAY} to {LAST_DAY}"
+        raise DayOutOfRange(f"date out of range: {d.isoformat()} ({span})", span)
     return d
 
 
@@ -70,10 +85,10 @@ def parse_date(text: str) -> date:
     """Parse 2023-03-08, 112/03/08, 112-3-8 or 112年3月8日 into a date within
     FIRST_DAY..LAST_DAY.
 
-    Raises ValueError with a readable (short) message.
+    Raises BadDate (a ValueError) with a readable (short) message.
     """
     s = text.strip()
-    shown = s[:30]
+    shown = shorten(s, 30)
     try:
         iso: date | None = date.fromisoformat(s)
     except ValueError:
@@ -86,9 +101,9 @@ def parse_date(text: str) -> date:
         try:
             day = date(y + ROC_OFFSET, mo, d)
         except ValueError as exc:
-            raise ValueError(f"not a valid date: {shown!r} ({exc})") from None
+            raise BadDate(f"not a valid date: '{shown}' ({exc})", str(exc)) from None
         return check_day(day)
-    raise ValueError(f"not a date: {shown!r} (use 2023-03-08 or 112/03/08)")
+    raise BadDate(f"not a date: '{shown}' ({USE_DATES})", USE_DATES)
 
 
 _DIGITS = "零一二三四五六七八九"

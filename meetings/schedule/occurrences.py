@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Collection
+
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from meetings.db import Occurrence, Series
-from meetings.kernel.errors import OperationError
+from meetings.db import UID_LENGTH, Occurrence, Series
+from meetings.kernel.errors import OperationError, shorten
 
 
 def get_series(session: Session, series_id: str) -> Series:
@@ -19,11 +21,18 @@ def get_series(session: Session, series_id: str) -> Series:
     return s
 
 
-def get_occurrence(session: Session, uid: str) -> Occurrence:
-    """The meeting with this UID, or an OperationError naming it."""
-    occ = session.scalar(select(Occurrence).where(Occurrence.uid == uid.strip()))
-    if occ is None:
+def get_occurrence(session: Session, uid: str, cities: Collection[int] | None = None) -> Occurrence:
+    """The meeting with this UID, or an OperationError naming it.
+
+    ``cities``: only a meeting of these cities (None: any). Another city's meeting gets
+    the same error as an unknown UID, so a UID says nothing about other cities.
+    """
+    key = uid.strip()
+    # Longer than the column: no such meeting (and no point sending it to the database).
+    too_long = len(key) > UID_LENGTH
+    occ = None if too_long else session.scalar(select(Occurrence).where(Occurrence.uid == key))
+    if occ is None or (cities is not None and occ.series.city_id not in cities):
         raise OperationError(
-            f"unknown meeting UID {uid!r} (see `liaison schedule list --json` for UIDs)"
+            f"unknown meeting UID '{shorten(key)}' (see `liaison schedule list --json` for UIDs)"
         )
     return occ

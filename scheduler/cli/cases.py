@@ -40,7 +40,6 @@ from scheduler.cli.common import (
     date_opt,
     emit_json,
     handled,
-    in_scope,
     looking,
     make_app,
 )
@@ -356,9 +355,7 @@ def agenda_show(
     now_dt = application.clock.now()
     with application.transaction() as session:
         who = None if as_ is None and reason is None else looking(session, as_, reason)
-        occ = get_occurrence(session, uid)
-        if who is not None:
-            in_scope(occ, who[0], uid)
+        occ = get_occurrence(session, uid, None if who is None else who[0].city_ids)
         agenda = load_agenda(session, occ, now_dt)
         if who is None:
             agenda = withhold_cases(agenda)

@@ -15,7 +15,6 @@ from sqlalchemy.exc import DataError, OperationalError
 
 from meetings.access.principals import ALL, Scope
 from meetings.access.users import viewer_scope
-from meetings.db import Occurrence
 from meetings.kernel.errors import OperationError
 from meetings.kernel.localtime import DEFAULT_TIMEZONE, local
 from meetings.kernel.rocdate import parse_date
@@ -144,16 +143,6 @@ def looking(
 def viewer(session: Any, as_: str | None) -> Scope:
     """The scope of ``--as`` (an active user with a city), or the operator's (every city)."""
     return ALL if as_ is None else viewer_scope(session, as_)
-
-
-def in_scope(occ: Occurrence, scope: Scope, uid: str) -> Occurrence:
-    """The meeting if the viewer's scope holds its city; else the same error as an
-    unknown UID (a UID tells nothing about other cities)."""
-    if not scope.sees(occ.series.city_id):
-        raise OperationError(
-            f"unknown meeting UID {uid!r} (see `liaison schedule list --json` for UIDs)"
-        )
-    return occ
 
 
 # --- small parsers -------------------------------------------------------------

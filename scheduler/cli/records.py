@@ -35,7 +35,6 @@ from scheduler.cli.common import (
     date_opt,
     emit_json,
     handled,
-    in_scope,
     looking,
     make_app,
 )
@@ -209,7 +208,7 @@ def minutes_show(
     application = make_app()
     with application.transaction() as session:
         scope, viewer, why = looking(session, as_, reason, "會議紀錄查閱（minutes show）")
-        occ = in_scope(get_occurrence(session, uid), scope, uid)
+        occ = get_occurrence(session, uid, scope.city_ids)
         row = session.get(Minutes, occ.id)
         if row is None:
             raise BadInput(f"no minutes recorded for {uid}")

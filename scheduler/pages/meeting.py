@@ -21,26 +21,25 @@ from meetings.agendas.queries import load_agenda
 from meetings.agendas.render import city_template_dirs, render_agenda, render_agenda_fragment
 from meetings.cases.audit import record_audit
 from meetings.db import Agency, Attendance, CaseDiscussion, HeldMeeting, Minutes, Occurrence
+from meetings.kernel.errors import OperationError
 from meetings.kernel.localtime import local, local_today
 from meetings.kernel.rocdate import format_roc_date, format_roc_datetime, format_roc_time
 from meetings.kernel.vocabulary import Role
 from meetings.records.action_items import list_action_items
+from meetings.schedule.occurrences import get_occurrence
 from scheduler.pages.rendering import Text, meeting_url, occurrence_row, redirect, render
 from scheduler.pages.session import CurrentVisit, PageRefused, Viewer, Visit, finish
 
 router = APIRouter(include_in_schema=False)
-MAX_UID = 300
 
 
 def load_meeting(session: Session, uid: str, scope: Scope) -> Occurrence:
     """The meeting with this UID in the viewer's cities, or the pages' 404 (another city's
     meeting is answered exactly as an unknown one, so a UID reveals nothing)."""
-    if len(uid) > MAX_UID:
-        raise PageRefused(404, "找不到這場會議。")
-    occ = session.scalar(select(Occurrence).where(Occurrence.uid == uid, scope.occurrences()))
-    if occ is None:
-        raise PageRefused(404, "找不到這場會議。")
-    return occ
+    try:
+        return get_occurrence(session, uid, scope.city_ids)
+    except OperationError:
+        raise PageRefused(404, "找不到這場會議。") from None
 
 
 def invited_agencies(session: Session, occ: Occurrence) -> list[tuple[str, str, str]]:

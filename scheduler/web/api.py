@@ -23,6 +23,7 @@ from meetings.db import Occurrence, Series
 from meetings.kernel.errors import OperationError
 from meetings.kernel.rocdate import FIRST_DAY, LAST_DAY, DayOutOfRange, parse_date
 from meetings.kpis.queries import compute_kpis
+from meetings.schedule.occurrences import get_occurrence
 from scheduler.bootstrap import App
 from scheduler.db import write_problem
 from scheduler.pages.localdays import CityZones
@@ -180,12 +181,11 @@ def api_occurrences(
 @router.get("/api/occurrences/{uid}", tags=["api"])
 def api_occurrence(uid: str, role: Reader, app: Liaison) -> dict[str, Any]:
     """One meeting by UID."""
-    if len(uid) > 300:
-        raise ApiError(404, "not found")
     with app.transaction() as session:
-        occ = session.scalar(select(Occurrence).where(Occurrence.uid == uid, role.occurrences()))
-        if occ is None:  # another city's meeting is answered as an unknown one
-            raise ApiError(404, "not found")
+        try:  # another city's meeting is answered as an unknown one
+            occ = get_occurrence(session, uid, role.city_ids)
+        except OperationError:
+            raise ApiError(404, "not found") from None
         return occurrence_json(occ, staff=role.role in STAFF)
 
 

@@ -10,7 +10,6 @@
 
 from __future__ import annotations
 
-import logging
 import time
 from collections.abc import Callable
 
@@ -33,8 +32,6 @@ from scheduler.web.feeds import (
     FeedsFromMemory,
 )
 from scheduler.web.limits import BodyLimit, CrashGuard
-
-log = logging.getLogger("liaison.web")
 
 
 async def http_error(_request: Request, exc: Exception) -> Response:
@@ -62,11 +59,6 @@ async def api_error(_request: Request, exc: Exception) -> Response:
 async def data_error(_request: Request, _exc: Exception) -> Response:
     # a request value the database cannot take (NUL on PostgreSQL): the client's fault
     return json_error(400, "invalid request: a value contains characters that are not allowed")
-
-
-async def crash(request: Request, exc: Exception) -> Response:
-    log.exception("unhandled error on %s %s", request.method, request.url.path)
-    return json_error(500, "internal error")
 
 
 def create_web_app(
@@ -103,7 +95,6 @@ def create_web_app(
     web.add_exception_handler(RequestValidationError, invalid)
     web.add_exception_handler(ApiError, api_error)
     web.add_exception_handler(DataError, data_error)
-    web.add_exception_handler(Exception, crash)
     web.add_middleware(FeedsFromMemory, lookup=service.from_memory)
     # Added last = run first: bodies are capped before anything reads them, and a crash
     # anywhere below answers 500 on a connection that stays usable.

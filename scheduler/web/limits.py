@@ -33,11 +33,14 @@ def megabytes(limit: int) -> str:
     return f"{limit / (1024 * 1024):.3g} MB"
 
 
-async def send_plain(send: Send, status: int, text: str, *, close: bool = False) -> None:
-    """A short text/plain response (``close``: and end the connection after it)."""
+async def send_short(
+    send: Send, status: int, text: str, *, close: bool = False, json: bool = False
+) -> None:
+    """A short text/plain (or JSON) response (``close``: and end the connection after it)."""
     body = text.encode("utf-8")
+    kind = b"application/json" if json else b"text/plain; charset=utf-8"
     headers = [
-        (b"content-type", b"text/plain; charset=utf-8"),
+        (b"content-type", kind),
         (b"content-length", str(len(body)).encode()),
         (b"cache-control", b"no-store"),
     ]
@@ -90,7 +93,7 @@ class BodyLimit:
         declared = declared_length(scope)
         refusal = f"413 請求內容過大（上限 {megabytes(limit)}）Request body too large.\n"
         if declared is not None and not 0 <= declared <= limit:
-            await send_plain(send, 413, refusal, close=True)
+            await send_short(send, 413, refusal, close=True)
             return
         seen = 0
         exceeded = False
@@ -127,7 +130,7 @@ class BodyLimit:
             if not exceeded:
                 raise
         if exceeded and not started:
-            await send_plain(send, 413, refusal, close=True)
+            await send_short(send, 413, refusal, close=True)
 
 
 class CrashGuard:
@@ -154,15 +157,4 @@ class CrashGuard:
             log.exception("unhandled error on %s %s", scope.get("method"), scope.get("path"))
             if started:  # half a response is out: nothing sane can follow on this connection
                 raise
-            body = b'{"detail":"internal error"}'
-            await send(
-                {
-                    "type": "http.response.start",
-                    "status": 500,
-                    "headers": [
-                        (b"content-type", b"application/json"),
-                        (b"content-length", str(len(body)).encode()),
-                    ],
-                }
-            )
-            await send({"type": "http.response.body", "body": body})
+            await send_short(send, 500, '{"detail":"internal error"}', json=True)

@@ -4,37 +4,26 @@ prints and the leaked URL itself."""
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime
-
 import pytest
 from sqlalchemy import func, select
 
 from meetings.access.feeds import create_feed_token, feed_urls
 from meetings.access.users import add_user
-from meetings.cases.config import load_config
 from meetings.db import AuditRecord, FeedToken, Minutes
-from meetings.kernel.yamlsource import load_yaml
 from meetings.records.attendance import AttendanceInput, record_attendance
 from meetings.records.minutes import record_minutes
-from meetings.schedule.config_build import build_config
-from meetings.schedule.operations import generate_schedule
 from scheduler.bootstrap import App
 from scheduler.clock import FixedClock
 from tests.conftest import Cli
-from tests.integration.web.test_city_boundary import OTHER, OTHER_UID, PASSWORD, SECRETS
-from tests.support.feeds import CITY
+from tests.support.cities import OTHER_UID, PASSWORD, SECRETS, load_two_cities
 
 OWN_UID = "cp-20230308@liaison.test.example"
 
 
 @pytest.fixture
 def world(app: App, clock: FixedClock) -> App:
-    clock.set(datetime(2023, 3, 20, 2, 0, tzinfo=UTC))
-    cfg = build_config([load_yaml(CITY, "city.yaml"), load_yaml(OTHER, "ny.yaml")])
-    now = clock.now()
+    now = load_two_cities(app, clock)
     with app.transaction() as s:
-        load_config(s, cfg, now)
-        generate_schedule(s, date(2023, 1, 1), date(2023, 6, 30), now)
         add_user(s, "chen@example.org", "secretariat", PASSWORD, now, city="測試市")
         add_user(s, "ministry@example.org", "admin", PASSWORD, now, all_cities=True)
         for uid in (OTHER_UID, OWN_UID):

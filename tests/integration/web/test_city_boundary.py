@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
-from datetime import UTC, date, datetime
+from datetime import date
 from typing import Any
 
 import pytest
@@ -19,40 +19,19 @@ from sqlalchemy import func, select
 from meetings.access.feeds import create_feed_token
 from meetings.access.tokens import create_api_token
 from meetings.access.users import add_user
-from meetings.cases.config import load_config
 from meetings.db import ActionItem, Attendance, Closure, Minutes, Occurrence, User
-from meetings.kernel.yamlsource import load_yaml
 from meetings.records.action_items import add_action_item
 from meetings.records.attendance import AttendanceInput, record_attendance
-from meetings.schedule.config_build import build_config
-from meetings.schedule.operations import generate_schedule
 from scheduler.bootstrap import App
 from scheduler.clock import FixedClock
 from scheduler.web.app import create_web_app
-from tests.support.configs import city_config
-from tests.support.feeds import CITY
-
-PASSWORD = "correct horse battery"
-OTHER = (
-    city_config(people="  - {email: ny@example.org, name: 紐約社工, agency: DVPC}\n")
-    .replace("city: 測試市", "city: 紐約市", 1)
-    .replace("id: cp\n", "id: ny\n", 1)
-    .replace("兒少保護網絡會議", "紐約保護網絡會議", 1)
-    .replace("name: 家防中心", "name: 紐約家防中心", 1)
-)
-# What of 紐約市 must never reach a 測試市 principal.
-SECRETS = ("紐約", "ny-2023", "ny@example.org")
-OTHER_UID = "ny-20230308@liaison.test.example"
+from tests.support.cities import OTHER_UID, PASSWORD, SECRETS, load_two_cities
 
 
 @pytest.fixture
 def world(app: App, clock: FixedClock) -> dict[str, Any]:
-    clock.set(datetime(2023, 3, 20, 2, 0, tzinfo=UTC))
-    cfg = build_config([load_yaml(CITY, "city.yaml"), load_yaml(OTHER, "ny.yaml")])
-    now = clock.now()
+    now = load_two_cities(app, clock)
     with app.transaction() as s:
-        load_config(s, cfg, now)
-        generate_schedule(s, date(2023, 1, 1), date(2023, 6, 30), now)
         add_user(s, "admin@example.org", "admin", PASSWORD, now, city="測試市")
         add_user(s, "ministry@example.org", "admin", PASSWORD, now, all_cities=True)
         add_user(s, "old@example.org", "admin", PASSWORD, now, all_cities=True)
