@@ -16,7 +16,9 @@ DEFAULT_BASE_URL = "http://127.0.0.1:8000"
 DEFAULT_SQLITE_BUSY_TIMEOUT = 30.0
 # Request bodies the web server reads at most (bytes): forms, and the minutes upload.
 DEFAULT_MAX_BODY = 2 * 1024 * 1024
-DEFAULT_MAX_UPLOAD = 20 * 1024 * 1024
+# The minutes file itself is at most 2 MB (pages.records.MAX_MINUTES_BYTES); a bigger
+# upload cap would only let a body be spooled to disk before it is refused anyway.
+DEFAULT_MAX_UPLOAD = 3 * 1024 * 1024
 
 
 @dataclass(frozen=True)

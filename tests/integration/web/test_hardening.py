@@ -152,3 +152,47 @@ def test_formula_like_text_is_neutralised_in_csv_and_xlsx() -> None:
         # (XML itself turns a CR into LF: that is the file format, not a formula)
         assert cell.data_type == "s" and cell.value == value.replace("\r", "\n")
     assert cells[len(HOSTILE)].value == -2 and cells[len(HOSTILE)].data_type == "n"
+
+
+def test_a_logged_in_upload_streamed_past_the_cap_is_cut_off(
+    served: tuple[LiveServer, str], app: App
+) -> None:
+    """Logged in, the login check passes: the cap itself must stop a chunked body."""
+    from sqlalchemy import func, select
+
+    from meetings.db import Minutes, Occurrence
+
+    srv, _ = served
+    conn = connect(srv)
+    cookie = login_cookie(conn)
+    conn.close()
+    with app.transaction() as s:
+        uid = s.scalars(select(Occurrence.uid).order_by(Occurrence.id)).first()
+        before = s.scalar(select(func.count()).select_from(Minutes))
+    host, port = srv.base.removeprefix("http://").split(":")
+    chunk = b"10000\r\n" + b"x" * 65536 + b"\r\n"
+    answer, sent = b"", 0
+    with socket.create_connection((host, int(port)), timeout=15) as s:
+        s.sendall(
+            f"POST /meetings/{uid}/minutes HTTP/1.1\r\nHost: t\r\nCookie: {cookie}\r\n".encode()
+            + b"Content-Type: multipart/form-data; boundary=b\r\n"
+            b"Transfer-Encoding: chunked\r\n\r\n"
+        )
+        part = b'--b\r\nContent-Disposition: form-data; name="file"; filename="m.md"\r\n\r\n'
+        s.sendall(b"%x\r\n%s\r\n" % (len(part), part))
+        try:
+            while sent < 100 * 1024 * 1024:
+                s.sendall(chunk)
+                sent += 65536
+        except OSError:  # the server closed the connection after its answer
+            pass
+        try:
+            while part := s.recv(4096):
+                answer += part
+        except OSError:  # a reset may discard the answer: the bound below still holds
+            pass
+    assert sent < 16 * 1024 * 1024
+    assert answer == b"" or answer.startswith(b"HTTP/1.1 413"), answer[:200]
+    with app.transaction() as s:
+        after = s.scalar(select(func.count()).select_from(Minutes))
+    assert after == before

@@ -62,6 +62,30 @@ def test_needs_assessment_within_five_working_days(
     assert [m["uid"] for m in listed] == [occ.uid]
 
 
+def test_brute_forcing_case_numbers_recovers_nothing_from_event_uids(
+    app: App, tmp_path: Path, clock: FixedClock
+) -> None:
+    """The attack of issue 12: hash every case number of the space, look for it in UIDs."""
+    import hashlib
+
+    load_city(app, generate=None)
+    clock.set(taipei(2023, 1, 18, 10, 0))
+    two = ONE + ["NA-002,偏差行為,中壢區,,,,,開案,SCHOOL,,2023-01-18,,,"]
+    import_text(app, tmp_path, csv_text(two))
+    uids = [occ.uid for occ in event_meetings(app, "needs-assessment")]
+    assert len(uids) == 2
+    suffixes = [uid.split("@")[0].rsplit("-e", 1)[1] for uid in uids]
+    assert suffixes[0] != suffixes[1]  # same series, group and day: nothing shared
+    domain = "liaison.test.example"
+    for n in range(1000):
+        case_no = f"NA-{n:03d}"
+        for text in (case_no, f"{domain}\n{case_no}", f"{case_no}@{domain}"):
+            for algorithm in ("sha256", "sha1", "md5"):
+                digest = hashlib.new(algorithm, text.encode()).hexdigest()
+                for suffix in suffixes:
+                    assert digest[:10] not in suffix, (case_no, algorithm)
+
+
 def test_transition_meeting_two_months_before_expiry_moved_earlier(
     app: App, tmp_path: Path, clock: FixedClock
 ) -> None:
