@@ -10,8 +10,10 @@ from pathlib import Path
 
 import openpyxl
 import pytest
+from sqlalchemy import func, select
 
 from meetings.access.tokens import create_api_token
+from meetings.db import Minutes, Occurrence
 from meetings.kernel.cells import append_row, safe_text
 from scheduler.bootstrap import App
 from scheduler.clock import FixedClock
@@ -158,10 +160,6 @@ def test_a_logged_in_upload_streamed_past_the_cap_is_cut_off(
     served: tuple[LiveServer, str], app: App
 ) -> None:
     """Logged in, the login check passes: the cap itself must stop a chunked body."""
-    from sqlalchemy import func, select
-
-    from meetings.db import Minutes, Occurrence
-
     srv, _ = served
     conn = connect(srv)
     cookie = login_cookie(conn)
@@ -178,8 +176,8 @@ def test_a_logged_in_upload_streamed_past_the_cap_is_cut_off(
             + b"Content-Type: multipart/form-data; boundary=b\r\n"
             b"Transfer-Encoding: chunked\r\n\r\n"
         )
-        part = b'--b\r\nContent-Disposition: form-data; name="file"; filename="m.md"\r\n\r\n'
-        s.sendall(b"%x\r\n%s\r\n" % (len(part), part))
+        file_head = b'--b\r\nContent-Disposition: form-data; name="file"; filename="m.md"\r\n\r\n'
+        s.sendall(b"%x\r\n%s\r\n" % (len(file_head), file_head))
         try:
             while sent < 100 * 1024 * 1024:
                 s.sendall(chunk)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import re
 from datetime import date
@@ -66,8 +67,6 @@ def test_brute_forcing_case_numbers_recovers_nothing_from_event_uids(
     app: App, tmp_path: Path, clock: FixedClock
 ) -> None:
     """The attack of issue 12: hash every case number of the space, look for it in UIDs."""
-    import hashlib
-
     load_city(app, generate=None)
     clock.set(taipei(2023, 1, 18, 10, 0))
     two = ONE + ["NA-002,偏差行為,中壢區,,,,,開案,SCHOOL,,2023-01-18,,,"]
