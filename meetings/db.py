@@ -557,6 +557,10 @@ class OutboxMessage(Base):
     claimed_by: Mapped[str | None] = mapped_column(String(64))
     claimed_until: Mapped[datetime | None]
     last_error: Mapped[str | None] = mapped_column(Text)
+    # Who last put it back in the queue (``notify retry``), kept through later attempts.
+    requeued_at: Mapped[datetime | None]
+    requeued_by: Mapped[str | None] = mapped_column(String(254))
+    requeue_count: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     context: Mapped[dict[str, Any]]
     created_at: Mapped[datetime]
     sent_at: Mapped[datetime | None]

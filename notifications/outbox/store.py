@@ -192,11 +192,12 @@ def requeue_failed(
 
     A 5xx answer marks a message failed for good (the server will not take it as it
     is); this is the way out. ``kinds``: only these kinds; ``due_since``: only messages
-    due at or after that instant. The trail is kept on each row: ``last_error`` reads
-    "re-queued AT by WHO; was: …" until the next attempt's outcome. (Not an
-    ``AuditRecord``: those record look-ups of case data and feed the TL3.1 look-up
-    KPI, which a re-queue is not.) Dispatch re-checks every message, so one whose
-    meeting has passed or changed meanwhile is skipped, not sent.
+    due at or after that instant. The trail is kept on each row: ``requeued_at``,
+    ``requeued_by`` and ``requeue_count`` are never touched by a delivery attempt, and
+    ``last_error`` reads "re-queued AT by WHO; was: …" until the next attempt's outcome.
+    (Not an ``AuditRecord``: those record look-ups of case data and feed the TL3.1
+    look-up KPI, which a re-queue is not.) Dispatch re-checks every message, so one
+    whose meeting has passed or changed meanwhile is skipped, not sent.
     """
     cond = [OutboxMessage.status == MessageStatus.FAILED]
     if kinds:
@@ -214,6 +215,9 @@ def requeue_failed(
             claimed_by=None,
             claimed_until=None,
             last_error=literal(trail) + func.coalesce(OutboxMessage.last_error, ""),
+            requeued_at=now,
+            requeued_by=by,
+            requeue_count=OutboxMessage.requeue_count + 1,
         )
         .execution_options(synchronize_session=False)
     )

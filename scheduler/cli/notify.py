@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import getpass
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from sqlalchemy import func, select
@@ -87,12 +87,17 @@ def notify_status(as_json: JsonOpt = False) -> None:
                 .order_by(OutboxMessage.kind, OutboxMessage.status)
             ).all()
         ]
-        failed = [
+        failed: list[dict[str, Any]] = [
             {
                 "message_id": m.message_id,
                 "recipient": m.recipient,
                 "kind": m.kind,
                 "error": m.last_error,
+                "requeued": (
+                    {"at": m.requeued_at.isoformat(), "by": m.requeued_by, "times": m.requeue_count}
+                    if m.requeued_at
+                    else None
+                ),
             }
             for m in session.scalars(
                 select(OutboxMessage).where(OutboxMessage.status == MessageStatus.FAILED).limit(100)
@@ -108,6 +113,9 @@ def notify_status(as_json: JsonOpt = False) -> None:
         typer.echo(f"{status:<11} {counts.get(status, 0)}")
     for f in failed:
         typer.echo(f"failed: {f['kind']} {f['message_id']} → {f['recipient']}: {f['error']}")
+        if f["requeued"]:
+            r = f["requeued"]
+            typer.echo(f"  re-queued {r['times']}× (last {r['at']} by {r['by']})")
     if failed:
         typer.echo(RETRY_HINT)
 

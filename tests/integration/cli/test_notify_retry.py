@@ -97,5 +97,9 @@ def test_a_5xx_failure_is_requeued_by_notify_retry(db_url: str) -> None:
         again = run(env, "notify", "dispatch")
         assert again.returncode == 0 and again.stdout.startswith("sent 1, failed 0"), again.stdout
         assert bad in {str(m["To"]).split("<")[-1].rstrip(">") for m in sink.handler.messages}
-    assert _rows(db_url)[bad].status == "sent"
+    sent = _rows(db_url)[bad]
+    assert sent.status == "sent" and sent.last_error is None
+    # the re-queue's trail outlives the attempt that followed it
+    assert sent.requeue_count == 1 and sent.requeued_by and sent.requeued_by.startswith("cli")
+    assert sent.requeued_at is not None
     assert "retry" not in json.loads(run(env, "notify", "status", "--json").stdout)
