@@ -28,6 +28,7 @@ SUBJECT_PREFIX: dict[str, str] = {
     MessageKind.REMINDER: "會議提醒",
     MessageKind.UPDATE: "會議異動通知",
     MessageKind.CANCELLATION: "會議取消通知",
+    MessageKind.RENUMBERED: "行事曆項目更新",
     MessageKind.MINUTES_DUE: "會議紀錄待補",
     MessageKind.ESCALATION: "列管個案逾期未討論",
 }

@@ -68,10 +68,14 @@ def calendar_for_message(
 ) -> bytes:
     """The calendar part of an invitation, update or cancellation email.
 
-    ``cancellation`` (or a meeting that is cancelled) → ``METHOD:CANCEL``; anything
+    ``cancellation``, ``renumbered`` (the entry under a meeting's old UID; the caller
+    passes that UID in ``meeting``) or a cancelled meeting → ``METHOD:CANCEL``; anything
     else → ``METHOD:REQUEST`` at the meeting's current SEQUENCE, with RSVP.
     """
-    cancel = kind == MessageKind.CANCELLATION or meeting.status == OccurrenceStatus.CANCELLED
+    cancel = (
+        kind in (MessageKind.CANCELLATION, MessageKind.RENUMBERED)
+        or meeting.status == OccurrenceStatus.CANCELLED
+    )
     event = meeting_event(meeting, now, cancelled=cancel)
     attendees = [_attendee(r) for r in rows]
     build = build_cancel if cancel else build_request

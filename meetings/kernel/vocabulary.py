@@ -43,6 +43,8 @@ class EventKind(StrEnum):
     CANCELLED = "occurrence.cancelled"
     REINSTATED = "occurrence.reinstated"
     HELD = "occurrence.held"
+    # Its UID was replaced (migration 0010: hashed case numbers); payload {"old_uid": …}.
+    REKEYED = "occurrence.rekeyed"
     MINUTES_RECORDED = "minutes.recorded"
     MINUTES_REVISED = "minutes.revised"
     ACTION_ITEM_ADDED = "action_item.added"
@@ -121,6 +123,10 @@ class MessageKind(StrEnum):
     REMINDER = "reminder"
     UPDATE = "update"
     CANCELLATION = "cancellation"
+    # Removes the calendar entry under a meeting's old UID (the meeting stands; a fresh
+    # invitation carries the new UID). Not a MEETING_NOTICE: whatever happens to the
+    # meeting afterwards, the old entry must still go.
+    RENUMBERED = "renumbered"
     MINUTES_DUE = "minutes_due"
     ESCALATION = "escalation"
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from email.headerregistry import Address
 from email.message import EmailMessage
@@ -47,6 +47,7 @@ CALENDAR_KINDS: dict[str, str] = {
     MessageKind.INVITATION: "REQUEST",
     MessageKind.UPDATE: "REQUEST",
     MessageKind.CANCELLATION: "CANCEL",
+    MessageKind.RENUMBERED: "CANCEL",
 }
 # Notices that are only sent for the meeting's current version, before it starts.
 MEETING_KINDS: set[str] = {
@@ -205,7 +206,7 @@ def make_job(
         view = cache.view(session, occ, base_url)
         extra = _meeting_extra(session, row, occ, now, agenda_renderer, cache)
         if row.kind in CALENDAR_KINDS:
-            calendar = calendar_builder(row.kind, view, [row], now)
+            calendar = calendar_builder(row.kind, _calendar_view(row, view), [row], now)
     return Job(
         id=row.id,
         kind=row.kind,
@@ -243,6 +244,18 @@ def _check_still_due(row: OutboxMessage, occ: Occurrence, now: datetime) -> None
             raise _Skip("meeting changed since planned")
     if row.kind == MessageKind.CANCELLATION and occ.status != OccurrenceStatus.CANCELLED:
         raise _Skip("meeting no longer cancelled")
+    if row.kind == MessageKind.RENUMBERED and occ.start_at <= now:
+        raise _Skip("meeting already past")
+
+
+def _calendar_view(row: OutboxMessage, view: MeetingView) -> MeetingView:
+    """The meeting as the calendar part names it: under the UID the recipient's calendar
+    holds (``ics_uid``, planned for a meeting renumbered by migration 0010), else its own.
+    """
+    old_uid = row.context.get("ics_uid")
+    if not old_uid:
+        return view
+    return replace(view, uid=str(old_uid), sequence=max(row.sequence, view.sequence))
 
 
 def _meeting_extra(

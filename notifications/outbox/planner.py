@@ -37,6 +37,8 @@ DEFAULT_REMINDERS: tuple[tuple[str, MessageKind], ...] = (
 )
 # A meeting change re-announces the meeting with one of these, to those already told.
 CHANGE_EVENTS = frozenset({EventKind.MOVED, EventKind.UPDATED, EventKind.REINSTATED})
+# Messages that put the meeting into the recipient's calendar (METHOD:REQUEST).
+CALENDAR_NOTICES = frozenset({MessageKind.INVITATION, MessageKind.UPDATE})
 
 
 def message_id_for(kind: str, key: str, sequence: int, recipient: str, domain: str) -> str:
@@ -286,6 +288,10 @@ class Planner:
         existing = {m.message_id for m in messages}
         sent_kinds = {m.kind for m in messages if m.status == MessageStatus.SENT}
         past = occ.start_at <= self.now
+        if kind == EventKind.REKEYED:
+            if not past:
+                self._rekeyed(occ, str(event.payload.get("old_uid") or ""), messages, existing)
+            return
         if kind == EventKind.CANCELLED:
             self._cancelled(occ, messages, sent_kinds, existing, past=past)
             return
@@ -340,6 +346,62 @@ class Planner:
             # the update carries the new calendar entry; don't invite again
             return sent_kinds | {MessageKind.INVITATION}
         return sent_kinds
+
+    def _rekeyed(
+        self, occ: Occurrence, old_uid: str, messages: list[OutboxMessage], existing: set[str]
+    ) -> None:
+        """The meeting's UID changed (migration 0010): calendars holding the old one get
+        it removed and, while the meeting stands, an invitation under the new one."""
+        if not old_uid:
+            return
+        if occ.status != OccurrenceStatus.SCHEDULED:
+            # A cancellation still to go must remove the entry recipients actually hold.
+            for m in messages:
+                if m.status == MessageStatus.PENDING and m.kind == MessageKind.CANCELLATION:
+                    m.context = {**m.context, "ics_uid": old_uid}
+            return
+        told: dict[str, Recipient] = {}
+        for m in messages:
+            if m.status == MessageStatus.SENT and m.kind in CALENDAR_NOTICES:
+                told.setdefault(
+                    m.recipient.lower(),
+                    Recipient(m.recipient, m.recipient_name or m.recipient, m.role or ""),
+                )
+        if not told:
+            return  # nobody's calendar holds the old UID (feeds just carry the new one)
+        for m in messages:
+            if (
+                m.status == MessageStatus.PENDING
+                and m.kind == MessageKind.UPDATE
+                and m.recipient.lower() in told
+            ):
+                m.status = MessageStatus.SUPERSEDED  # the new invitation says it all
+                self.report.superseded += 1
+        city = occ.series.city
+        context = {"uid": occ.uid, "ics_uid": old_uid}
+        current = {r.email.lower() for r in self._recipients_for(occ.series)}
+        for key, rcpt in told.items():
+            self._add(
+                occ.uid,  # not the old UID: a Message-ID must not derive from it
+                MessageKind.RENUMBERED,
+                occ.sequence + 1,
+                city,
+                rcpt,
+                self.now,
+                context,
+                existing,
+            )
+            if key in current:
+                self._add(
+                    occ.uid,
+                    MessageKind.INVITATION,
+                    occ.sequence,
+                    city,
+                    rcpt,
+                    self.now,
+                    {"uid": occ.uid},
+                    existing,
+                )
 
     def _escalation(self, event: OutboxEvent) -> None:
         payload = event.payload
