@@ -158,6 +158,33 @@ def test_example_configs_are_valid_and_cover_the_seed_systems(cli: Cli) -> None:
     assert len(ty.districts) == 13
     assert len(ty.series["ty-district-liaison"].instances) == 13
     assert len(ty.series["ty-dv-high-risk"].instances) == 5
+    # Cases are imported by district: every city declares all of its own.
+    assert len(cfg.cities["臺北市"].districts) == 12
+    assert len(cfg.cities["臺中市"].districts) == 29
+    # Every series invites: a reminder list without an invitation leaves the agencies
+    # without a calendar entry (桃園's 兒少 network meeting once had one).
+    for city in cfg.cities.values():
+        for sid, series in city.series.items():
+            kinds = {r.kind for r in series.decl.reminders or []}
+            assert series.decl.reminders is None or "invitation" in kinds, sid
+
+
+def test_every_shipped_city_takes_a_case_of_its_districts(
+    cli: Cli, tmp_path: Path, db_url: str
+) -> None:
+    """臺北市 and 臺中市 both have a 大安區: each city's import accepts its own."""
+    assert cli("config", "load", str(EXAMPLES), "--now", "2023-01-02T09:00").exit_code == 0
+    header = "case_no,case_type,district,sdm_risk,service,status,reported_at\n"
+    for city, prefix in (("臺北市", "TP"), ("臺中市", "TC")):
+        path = tmp_path / f"{prefix}.csv"
+        path.write_text(header + f"{prefix}-CP-0001,兒少保護,大安區,高,家庭維繫,處遇中,112/01/05\n")
+        res = cli("cases", "import", str(path), "--city", city, "--now", "2023-01-06T09:00")
+        assert res.exit_code == 0, res.stderr
+    bad = tmp_path / "bad.csv"
+    bad.write_text(header + "TP-CP-0002,兒少保護,西屯區,高,家庭維繫,處遇中,112/01/05\n")
+    res = cli("cases", "import", str(bad), "--city", "臺北市", "--now", "2023-01-06T09:00")
+    # 臺中's district, not 臺北's (the value is not echoed: a cell may hold case data)
+    assert res.exit_code == 2 and "bad.csv:2: district: unknown district" in res.stderr
 
 
 def test_config_load_with_an_invalid_file_writes_nothing(
