@@ -312,6 +312,7 @@ class Case(Base):
     reported_at: Mapped[date] = mapped_column(Date)
     rereported_at: Mapped[date | None] = mapped_column(Date)
     order_expiry: Mapped[date | None] = mapped_column(Date)
+    order_type: Mapped[str | None] = mapped_column(String(30))
     listed_reason: Mapped[str | None] = mapped_column(Text)
     closed_at: Mapped[date | None] = mapped_column(Date)
     created_at: Mapped[datetime]

@@ -47,7 +47,7 @@ STATUSES = {
 TIPVDA_MAX = 15  # 臺灣親密關係暴力危險評估表: 15 yes/no items
 CASE_NO = re.compile(r"^[0-9A-Za-z\u3400-\u9fff][0-9A-Za-z\u3400-\u9fff_./-]{0,63}$")
 NAME_MAX = 50  # the masked name
-MAX_LENGTHS = {"service": 50, "agency": 100, "worker": 50}
+MAX_LENGTHS = {"service": 50, "agency": 100, "worker": 50, "order_type": 30}
 PROGRESS_EVERY = 1000
 DISTRICTS_SHOWN = 5  # district names an error message lists
 _GREGORIAN_SLASH = re.compile(r"^\s*(\d{4})[/.](\d{1,2})[/.](\d{1,2})\s*$")
@@ -81,6 +81,7 @@ class CaseRow:
     reported_at: date
     rereported_at: date | None
     order_expiry: date | None
+    order_type: str | None
     listed_reason: str | None
 
 
@@ -251,6 +252,7 @@ def parse_row(c: _Cells, districts: set[str], seen: dict[str, int]) -> CaseRow |
         reported_at=reported_at,
         rereported_at=rereported_at,
         order_expiry=order_expiry,
+        order_type=c.get("order_type") or None,
         listed_reason=c.screened("listed_reason", (full, masked)),
     )
 

@@ -41,7 +41,9 @@ def derived_events(old: Case | None, row: CaseRow, today: date) -> list[tuple[st
         return events
     if row.rereported_at is not None and row.rereported_at != old.rereported_at:
         events.append((CaseEventKind.REREPORTED, row.rereported_at))
-    if row.order_expiry is not None and row.order_expiry != old.order_expiry:
+    if row.order_expiry is not None and (
+        row.order_expiry != old.order_expiry or row.order_type != old.order_type
+    ):  # another order (or a corrected type) is another expiry
         events.append((CaseEventKind.ORDER_EXPIRY, row.order_expiry))
     if row.status == CaseStatus.CLOSED and old.status != CaseStatus.CLOSED:
         events.append((CaseEventKind.CLOSED, today))

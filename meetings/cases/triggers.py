@@ -13,6 +13,7 @@ from datetime import UTC, date, datetime
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from meetings.cases.listing import facts_of, matches
 from meetings.db import Case, City, Occurrence, Series
 from meetings.kernel.localtime import local_today, zone
 from meetings.kernel.vocabulary import (
@@ -23,7 +24,7 @@ from meetings.kernel.vocabulary import (
     OccurrenceStatus,
     Origin,
 )
-from meetings.schedule.declarations import SeriesInstance, SeriesSpec
+from meetings.schedule.declarations import Condition, RuleNode, SeriesInstance, SeriesSpec
 from meetings.schedule.events import record as record_event
 from meetings.schedule.operations import ChangeReport, apply_placement
 from meetings.schedule.planning import Placement, place
@@ -92,6 +93,11 @@ class TriggerContext:
             ):
                 self._cancel_pending(series, case, report, "個案結案", CancelCause.CASE_CLOSED)
             if trig.event != kind or case.status == CaseStatus.CLOSED:
+                continue
+            if trig.when is not None and not meets(trig.when, case):
+                # e.g. a protective order's expiry, not a 保護管束's; a meeting planned
+                # while the case met the condition goes (its order type was corrected).
+                self._cancel_pending(series, case, report, "不符觸發條件", CancelCause.SUPERSEDED)
                 continue
             if trig.within is not None:
                 nominal = self.calendar.add_working_days(at, parse_span(trig.within).amount)
@@ -295,6 +301,11 @@ def _roll_series(
             if nxt is None:
                 break
             occ = nxt
+
+
+def meets(when: RuleNode | Condition, case: Case) -> bool:
+    """Whether a case's data meet a trigger's ``when`` (the listing-rule language)."""
+    return matches(when.model_dump(mode="json", by_alias=True, exclude_none=True), facts_of(case))
 
 
 def opaque_uid(instance_key: str, domain: str) -> str:

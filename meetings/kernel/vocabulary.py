@@ -167,6 +167,7 @@ CASE_DATA_FIELDS = (
     "reported_at",
     "rereported_at",
     "order_expiry",
+    "order_type",  # 監護處分, 保護管束, 保護令 … (the order that expires; trigger conditions)
     "listed_reason",
 )
 CASE_IMPORT_COLUMNS = ("case_no", *CASE_DATA_FIELDS[:2], "name", *CASE_DATA_FIELDS[2:])

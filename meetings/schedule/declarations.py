@@ -148,6 +148,44 @@ class RepeatDecl(_Strict):
         return v
 
 
+class Condition(_Strict):
+    field: str
+    eq: Any = None
+    ne: Any = None
+    in_: list[Any] | None = Field(default=None, alias="in")
+    gte: Any = None
+    lte: Any = None
+    exists: bool | None = None
+
+    @field_validator("field")
+    @classmethod
+    def _field(cls, v: str) -> str:
+        if v not in CASE_RULE_FIELDS:
+            raise ValueError(f"unknown case field {v!r}; known: {', '.join(CASE_RULE_FIELDS)}")
+        return v
+
+    @model_validator(mode="after")
+    def _one_op(self) -> Condition:
+        ops = [
+            k for k in ("eq", "ne", "in_", "gte", "lte", "exists") if getattr(self, k) is not None
+        ]
+        if len(ops) != 1:
+            raise ValueError("a condition needs exactly one of eq, ne, in, gte, lte, exists")
+        return self
+
+
+class RuleNode(_Strict):
+    all: list[RuleNode | Condition] | None = None
+    any: list[RuleNode | Condition] | None = None
+    not_: RuleNode | Condition | None = Field(default=None, alias="not")
+
+    @model_validator(mode="after")
+    def _one(self) -> RuleNode:
+        if sum(x is not None for x in (self.all, self.any, self.not_)) != 1:
+            raise ValueError("a rule group needs exactly one of all, any, not")
+        return self
+
+
 class TriggerDecl(_Strict):
     event: Literal[
         "rereported",
@@ -160,6 +198,9 @@ class TriggerDecl(_Strict):
     offset: str | None = None
     within: str | None = None
     repeat: RepeatDecl | None = None
+    # Only cases whose data meet this (the listing-rule language) get the meeting, e.g.
+    # {field: order_type, in: [監護處分, 保護管束]}: tested when the event happens.
+    when: RuleNode | Condition | None = None
 
     @field_validator("offset", "within")
     @classmethod
@@ -244,44 +285,6 @@ class SeriesDecl(_Strict):
         extra = set(self.agenda.zone_districts or {}) - set(self.zones or [])
         if extra:
             raise ValueError(f"agenda.zone_districts names zones not in 'zones': {sorted(extra)}")
-        return self
-
-
-class Condition(_Strict):
-    field: str
-    eq: Any = None
-    ne: Any = None
-    in_: list[Any] | None = Field(default=None, alias="in")
-    gte: Any = None
-    lte: Any = None
-    exists: bool | None = None
-
-    @field_validator("field")
-    @classmethod
-    def _field(cls, v: str) -> str:
-        if v not in CASE_RULE_FIELDS:
-            raise ValueError(f"unknown case field {v!r}; known: {', '.join(CASE_RULE_FIELDS)}")
-        return v
-
-    @model_validator(mode="after")
-    def _one_op(self) -> Condition:
-        ops = [
-            k for k in ("eq", "ne", "in_", "gte", "lte", "exists") if getattr(self, k) is not None
-        ]
-        if len(ops) != 1:
-            raise ValueError("a condition needs exactly one of eq, ne, in, gte, lte, exists")
-        return self
-
-
-class RuleNode(_Strict):
-    all: list[RuleNode | Condition] | None = None
-    any: list[RuleNode | Condition] | None = None
-    not_: RuleNode | Condition | None = Field(default=None, alias="not")
-
-    @model_validator(mode="after")
-    def _one(self) -> RuleNode:
-        if sum(x is not None for x in (self.all, self.any, self.not_)) != 1:
-            raise ValueError("a rule group needs exactly one of all, any, not")
         return self
 
 

@@ -109,6 +109,65 @@ def test_transition_meeting_two_months_before_expiry_moved_earlier(
     assert kinds == ["occurrence.created", "occurrence.cancelled"]
 
 
+def test_transition_only_for_the_orders_its_condition_names(
+    app: App, tmp_path: Path, clock: FixedClock
+) -> None:
+    """期滿前轉銜 is for 監護處分 / 保護管束, not a protective order (issue 13)."""
+    from meetings.cases.config import load_config
+    from meetings.kernel.yamlsource import load_yaml
+    from meetings.schedule.config_build import build_config
+    from tests.support.cases import CITY, HEADER, add_viewers
+
+    conditional = CITY.replace(
+        "    trigger: {event: order_expiry, offset: -2mo}\n",
+        "    trigger: {event: order_expiry, offset: -2mo,"
+        " when: {field: order_type, in: [監護處分, 保護管束]}}\n",
+    )
+    assert conditional != CITY
+    with app.transaction() as s:
+        load_config(s, build_config([load_yaml(conditional, "city.yaml")]), clock.now())
+    add_viewers(app)
+
+    def rows(*lines: str) -> str:
+        return "\n".join([HEADER + ",order_type", *lines]) + "\n"
+
+    dv = "DV-009,家庭暴力,桃園區,,,9,,開案,DVPC,,2023-01-02,,2023-12-10,,保護令"
+    ju = "OR-001,兒少保護,桃園區,,,,,開案,,,2023-01-02,,2023-12-10,,保護管束"
+    import_text(app, tmp_path, rows(dv, ju))
+    [occ] = event_meetings(app, "transition")
+    assert occ.case_no == "OR-001" and occ.status == "scheduled"
+    # A corrected order type is another expiry: the meeting goes, and comes for the other.
+    clock.set(taipei(2023, 3, 1, 9, 0))
+    import_text(
+        app, tmp_path, rows(dv.replace("保護令", "監護處分"), ju.replace("保護管束", "保護令"))
+    )
+    by_case = {o.case_no: o for o in event_meetings(app, "transition")}
+    assert by_case["OR-001"].status == "cancelled"
+    assert by_case["OR-001"].moved_reason == "不符觸發條件"
+    assert by_case["DV-009"].status == "scheduled"
+    assert by_case["DV-009"].nominal_date == date(2023, 10, 10)
+
+
+def test_a_trigger_condition_on_an_unknown_field_names_its_line(cli: Cli, tmp_path: Path) -> None:
+    from tests.support.cases import CITY
+
+    bad = CITY.replace(
+        "    trigger: {event: order_expiry, offset: -2mo}\n",
+        "    trigger: {event: order_expiry, offset: -2mo, when: {field: order_kind, eq: x}}\n",
+    )
+    path = tmp_path / "city.yaml"
+    path.write_text(bad, encoding="utf-8")
+    res = cli("config", "check", str(path))
+    line = (
+        bad.splitlines().index(
+            "    trigger: {event: order_expiry, offset: -2mo, when: {field: order_kind, eq: x}}"
+        )
+        + 1
+    )
+    assert res.exit_code == 2
+    assert f"city.yaml:{line}" in res.stderr and "order_kind" in res.stderr
+
+
 def test_outcome_reviews_repeat_until_the_case_closes(
     app: App, tmp_path: Path, clock: FixedClock
 ) -> None:
