@@ -8,12 +8,13 @@ the schedule slice, so each change is a domain event like any other meeting's.
 from __future__ import annotations
 
 import secrets
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, time
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from meetings.cases.listing import facts_of, matches
+from meetings.cases.slots import busy_between, candidate_days, first_fit
 from meetings.db import Case, City, Occurrence, Series
 from meetings.kernel.localtime import local_today, zone
 from meetings.kernel.vocabulary import (
@@ -107,7 +108,8 @@ class TriggerContext:
             self._cancel_pending(
                 series, case, report, "新事件取代", CancelCause.SUPERSEDED, keep_after=nominal
             )
-            self.create(series, spec, case, nominal, report, warnings)
+            early = at if trig.within is not None else None
+            self.create(series, spec, case, nominal, report, warnings, earliest_after=early)
         return report
 
     def _cancel_pending(
@@ -154,6 +156,15 @@ class TriggerContext:
             p = Placement(start, start + spec.duration, "原訂日期已過，儘速召開")
         return p
 
+    def _first_fit(self, spec: SeriesSpec, after: date, deadline: date) -> Placement | None:
+        days = candidate_days(after, deadline, self.calendar)
+        if not days:
+            return None
+        lo = datetime.combine(days[0], time.min, self.tz).astimezone(UTC)
+        hi = datetime.combine(days[-1], time.max, self.tz).astimezone(UTC)
+        busy = busy_between(self.session, self.city.id, lo, hi)
+        return first_fit(spec, days, busy, self.tz, self.now)
+
     def create(
         self,
         series: Series,
@@ -162,8 +173,14 @@ class TriggerContext:
         nominal: date,
         report: ChangeReport,
         warnings: list[str],
+        earliest_after: date | None = None,
     ) -> Occurrence | None:
-        """The case's meeting of ``series`` on ``nominal`` (reinstated if it was cancelled)."""
+        """The case's meeting of ``series`` on ``nominal`` (reinstated if it was cancelled).
+
+        ``earliest_after``: a ``within`` trigger's event date; the meeting then takes the
+        first slot after it that fits the invitees (:mod:`meetings.cases.slots`), the
+        nominal date (the window's last day, its identity) when none does.
+        """
         inst = instance_for_case(spec, case.district)
         if inst is None:
             warnings.append(
@@ -181,6 +198,8 @@ class TriggerContext:
             )
         )
         p = self.placement(spec, nominal)
+        if earliest_after is not None:
+            p = self._first_fit(spec, earliest_after, nominal) or p
         if existing is not None:
             if existing.status == OccurrenceStatus.CANCELLED:
                 apply_placement(self.session, existing, p, self.now, report)

@@ -42,10 +42,12 @@ def test_needs_assessment_within_five_working_days(
     import_text(app, tmp_path, csv_text(ONE))
     [occ] = event_meetings(app, "needs-assessment")
     # Working days after Wed 18 Jan 2023: Thu 19; 20–29 Jan are the Lunar New Year days off;
-    # Mon 30, Tue 31, Wed 1 Feb, Thu 2 Feb → the 5th working day is 2 Feb.
+    # Mon 30, Tue 31, Wed 1 Feb, Thu 2 Feb → the window ends on 2 Feb (its nominal date),
+    # and the meeting takes the first slot in it: Thu 19 Jan.
     assert occ.nominal_date == date(2023, 2, 2)
-    assert occ.start_at == taipei(2023, 2, 2, 15, 0)
-    assert occ.end_at == taipei(2023, 2, 2, 16, 30)
+    assert occ.start_at == taipei(2023, 1, 19, 15, 0)
+    assert occ.end_at == taipei(2023, 1, 19, 16, 30)
+    assert occ.moved_reason is None
     assert occ.case_no == "NA-001" and occ.origin == "event"
     # Opaque: no date and nothing computable from the case number (issue 12).
     assert re.fullmatch(r"needs-assessment-e[0-9a-f]{20}@liaison\.test\.example", occ.uid)
@@ -61,6 +63,36 @@ def test_needs_assessment_within_five_working_days(
     assert again.meetings.created == [] and again.meetings.unchanged == 1
     listed = json.loads(cli("schedule", "list", "--series", "needs-assessment", "--json").stdout)
     assert [m["uid"] for m in listed] == [occ.uid]
+
+
+def test_needs_assessments_take_the_first_slot_their_invitees_are_free(
+    app: App, tmp_path: Path, clock: FixedClock
+) -> None:
+    """The school and counselling centre are required at each: no two at once."""
+    load_city(app, generate=None)
+    clock.set(taipei(2023, 1, 18, 10, 0))
+    rows = [f"NA-00{n},偏差行為,中壢區,,,,,開案,SCHOOL,,2023-01-18,,," for n in range(1, 7)]
+    import_text(app, tmp_path, csv_text(rows))
+    starts = sorted(o.start_at for o in event_meetings(app, "needs-assessment"))
+    at_three = [taipei(2023, 1, 19, 15, 0)] + [
+        taipei(2023, m, d, 15, 0) for m, d in ((1, 30), (1, 31), (2, 1), (2, 2))
+    ]
+    # Five free working days in the window; the sixth case gets its last day regardless
+    # (the window is the rule; the clash is the secretariat's to resolve).
+    assert starts == [*at_three, taipei(2023, 2, 2, 15, 0)]
+
+
+def test_a_window_skips_make_up_saturdays() -> None:
+    from meetings.cases.slots import candidate_days
+    from meetings.schedule.workdays import OfficeCalendar
+
+    cal = OfficeCalendar()
+    assert cal.is_working_day(date(2023, 2, 4))  # 補行上班 for 20 Jan
+    assert candidate_days(date(2023, 2, 2), date(2023, 2, 7), cal) == [
+        date(2023, 2, 3),
+        date(2023, 2, 6),
+        date(2023, 2, 7),
+    ]
 
 
 def test_brute_forcing_case_numbers_recovers_nothing_from_event_uids(
