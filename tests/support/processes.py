@@ -8,6 +8,7 @@ import sys
 import threading
 import time
 from collections.abc import Callable
+from pathlib import Path
 
 LIAISON = [sys.executable, "-m", "scheduler.cli.main"]
 
@@ -30,6 +31,11 @@ def free_port() -> int:
         return port
 
 
-def run(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
-    """`liaison ARGS` as a process with ``env``, output captured (bounded by a timeout)."""
-    return subprocess.run([*LIAISON, *args], env=env, capture_output=True, text=True, timeout=120)
+def run(
+    env: dict[str, str], *args: str, cwd: Path | None = None
+) -> subprocess.CompletedProcess[str]:
+    """`liaison ARGS` as a process with ``env`` (in ``cwd``, default this process's), output
+    captured (bounded by a timeout)."""
+    return subprocess.run(
+        [*LIAISON, *args], env=env, capture_output=True, text=True, timeout=120, cwd=cwd
+    )
