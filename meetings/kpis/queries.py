@@ -23,6 +23,9 @@ Decisions where SPEC §7 is silent (also in docs/records.md):
   districts. ``median_days_to_discussion`` is over the same (instance, case) pairs.
 - ``action_items_closed_on_time_rate``: items of the instance's meetings (of any
   year) whose due date is in the year; closed on or before the due date.
+- ``--as-of`` inside the year cuts the year there: meetings with a later nominal date,
+  listings with a later listing date and action items due later were not yet due and
+  count nowhere (not as failures). Past the year's end it only extends the discussions.
 """
 
 from __future__ import annotations
@@ -229,7 +232,9 @@ def _action_items(session: Session, rows: _Rows, sel: Selection) -> None:
             func.sum(case((closed_on_time, 1), else_=0)),
         )
         .join(Occurrence, Occurrence.id == ActionItem.occurrence_id)
-        .where(*sel.occurrences(), ActionItem.due_on >= sel.start, ActionItem.due_on <= sel.end)
+        .where(
+            *sel.occurrences(), ActionItem.due_on >= sel.start, ActionItem.due_on <= sel.last_day
+        )
         .group_by(Occurrence.series_id, Occurrence.instance_key)
     )
     for sid, key, place, dist, n, closed in session.execute(q):
@@ -252,10 +257,18 @@ def report_city(session: Session, city_id: int | None, series_id: str | None) ->
     agency names would label another's figures.
     """
     if series_id is not None:
-        series = get_series(session, series_id)
-        if city_id is not None and series.city_id != city_id:
-            raise OperationError(f"unknown series {series_id!r}")
-        return series.city_id
+        if city_id is None:
+            return get_series(session, series_id).city_id
+        series = session.get(Series, series_id)
+        if series is not None and series.city_id == city_id:
+            return city_id
+        # Another city's series is unknown here, and only this city's are named as known.
+        known = session.scalars(
+            select(Series.id).where(Series.city_id == city_id).order_by(Series.id).limit(20)
+        ).all()
+        raise OperationError(
+            f"unknown series {series_id!r}" + (f" (known: {', '.join(known)})" if known else "")
+        )
     if city_id is not None:
         return city_id
     cities = list(session.scalars(select(City.id).limit(2)))
@@ -281,8 +294,8 @@ def _selection(
         raise OperationError(f"--as-of {as_of} is before the year ({start} … {end})")
     city = report_city(session, city_id, series_id)
     if district is not None:
-        check_district(session, district)
-    return Selection(start, end, series_id, district, city), as_of
+        check_district(session, district, city)
+    return Selection(start, end, series_id, district, city, as_of), as_of
 
 
 def compute_kpis(
@@ -307,7 +320,7 @@ def compute_kpis(
     total_distinct = _discussions(session, rows, filters, monthly)
     _action_items(session, rows, sel)
     total = RowCounts(series=None, district=district)
-    total.median_days = listing_counts(session, rows.rows, sel.start, sel.end, as_of)
+    total.median_days = listing_counts(session, rows.rows, sel.start, sel.last_day, as_of)
     for row in rows.rows:
         total.add(row)
     total.cases_discussed = total_distinct

@@ -32,6 +32,13 @@ class Selection:
     series_id: str | None
     district: str | None
     city_id: int | None = None  # one city's meetings (None: every city, one loaded)
+    # ``--as-of`` inside the year: nothing after it was due yet, so it is not counted.
+    as_of: date | None = None
+
+    @property
+    def last_day(self) -> date:
+        """The last day whose meetings, listings and due action items count."""
+        return min(self.end, self.as_of) if self.as_of else self.end
 
     def occurrences(self) -> list[ColumnElement[bool]]:
         """Filters on Occurrence for the selected city/series/district (no date filter)."""
@@ -47,7 +54,7 @@ class Selection:
         return out
 
     def in_year(self) -> list[ColumnElement[bool]]:
-        return [Occurrence.nominal_date >= self.start, Occurrence.nominal_date <= self.end]
+        return [Occurrence.nominal_date >= self.start, Occurrence.nominal_date <= self.last_day]
 
 
 def held() -> ColumnElement[bool]:
@@ -77,10 +84,18 @@ def days_between(session: Session, later: Any, earlier: Any) -> ColumnElement[An
     return cast(later - earlier, Integer)
 
 
-def check_district(session: Session, district: str) -> None:
-    """Refuse a district or zone no city declares and no meeting has."""
-    known = set(session.scalars(select(District.name)))
-    known |= {z for z in session.scalars(select(Occurrence.zone).distinct()) if z}
+def check_district(session: Session, district: str, city_id: int | None = None) -> None:
+    """Refuse a district or zone the city (``city_id``; None: any) neither declares nor
+    has a meeting in; the message names only that city's."""
+    names = select(District.name)
+    zones = select(Occurrence.zone).distinct()
+    if city_id is not None:
+        names = names.where(District.city_id == city_id)
+        zones = zones.where(
+            Occurrence.series_id.in_(select(Series.id).where(Series.city_id == city_id))
+        )
+    known = set(session.scalars(names))
+    known |= {z for z in session.scalars(zones) if z}
     if district not in known:
         raise OperationError(
             f"unknown district or zone {district!r}"

@@ -277,8 +277,21 @@ def test_listing_in_december_discussed_in_january_counts_with_as_of(year: App) -
     # --as-of only moves the BC3.1 cut-off; the year's counts stay the same
     assert row["cases_discussed"] == 3 and row["meetings_held"] == 4
     early = rows_of(year, as_of=date(2023, 6, 30))["cp:"]
-    assert early["listed_case_discussion_rate"] == 33.3  # only C1 by June
+    # By June: C1 and C3 were listed (C2 only in December), C1 discussed.
+    assert early["listed_case_discussion_rate"] == 50.0
     assert early["median_days_to_discussion"] == 6
+
+
+def test_as_of_inside_the_year_counts_nothing_that_was_not_yet_due(year: App) -> None:
+    """A report at the end of April: May's meetings and action items due later are not
+    failures yet (issue 13)."""
+    row = rows_of(year, as_of=date(2023, 4, 30))["cp:"]
+    assert row["meetings_scheduled"] == 4  # January to April (February cancelled)
+    assert row["meetings_held"] == 3  # January, March (held 3 April), April
+    assert row["action_items_closed_on_time_rate"] == 50.0  # A of A, B (D is due 06-30)
+    assert row["listed_case_discussion_rate"] == 50.0  # C1 of C1, C3
+    jia = rows_of(year, as_of=date(2023, 4, 30))["dl:甲區"]
+    assert jia["meetings_scheduled"] == 1 and jia["meetings_held"] == 1  # March, held May
 
 
 def test_per_district_rows_and_zero_denominators(year: App) -> None:
