@@ -87,11 +87,9 @@ class TriggerContext:
         for series, spec in self.triggered():
             trig = spec.decl.trigger
             assert trig is not None
-            if (
-                kind == CaseEventKind.CLOSED
-                and trig.repeat is not None
-                and trig.repeat.until == "closed"
-            ):
+            if kind == CaseEventKind.CLOSED and trig.event != "closed":
+                # A closed case needs none of its pending meetings (a transition, the next
+                # outcome review); only meetings its closing itself triggers go ahead.
                 self._cancel_pending(series, case, report, "個案結案", CancelCause.CASE_CLOSED)
             if trig.event != kind or case.status == CaseStatus.CLOSED:
                 continue

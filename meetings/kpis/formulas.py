@@ -27,6 +27,7 @@ KEYS = (
     "median_days_to_discussion",
     "minutes_on_time_rate",
     "action_items_closed_on_time_rate",
+    "meetings_withdrawn",
 )
 
 
@@ -71,6 +72,9 @@ class RowCounts:
     listing_rule: str | None = None
     city_id: int | None = None
     scheduled: int = 0
+    # Event meetings cancelled because their reason went (case closed, superseded): not
+    # meetings that should have been held, so in neither ``scheduled`` nor any rate.
+    withdrawn: int = 0
     held: int = 0
     on_schedule: int = 0
     # agency code → (held meetings attended, held meetings where required)
@@ -95,6 +99,7 @@ class RowCounts:
     def add(self, other: RowCounts) -> None:
         """Add another row's counts (distinct cases and the median are not additive)."""
         self.scheduled += other.scheduled
+        self.withdrawn += other.withdrawn
         self.held += other.held
         self.on_schedule += other.on_schedule
         for code, (n, d) in other.agencies.items():
@@ -125,6 +130,7 @@ class RowCounts:
             "median_days_to_discussion": self.median_days,
             "minutes_on_time_rate": rate(self.minutes_on_time, self.held),
             "action_items_closed_on_time_rate": rate(self.actions_on_time, self.actions_due),
+            "meetings_withdrawn": self.withdrawn,
         }
 
 

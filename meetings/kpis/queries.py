@@ -71,6 +71,7 @@ from meetings.kpis.selection import (
     declared_rows,
     held,
     on_schedule,
+    withdrawn,
 )
 from meetings.schedule.occurrences import get_series
 
@@ -129,7 +130,8 @@ def _meeting_counts(
             month,
             func.max(func.coalesce(Occurrence.district, Occurrence.zone)),
             func.max(Occurrence.district),
-            func.count(),
+            func.sum(case((withdrawn(), 0), else_=1)),
+            func.sum(case((withdrawn(), 1), else_=0)),
             func.sum(case((held(), 1), else_=0)),
             func.sum(case((on_schedule(), 1), else_=0)),
             func.sum(case((minutes_on_time, 1), else_=0)),
@@ -140,10 +142,11 @@ def _meeting_counts(
         .group_by(Occurrence.series_id, Occurrence.instance_key, month)
     )
     monthly = {m: MonthCounts(m) for m in range(1, 13)}
-    for sid, key, m, place, dist, n, n_held, on_time, minutes in session.execute(q):
+    for sid, key, m, place, dist, n, gone, n_held, on_time, minutes in session.execute(q):
         row = rows.row_for(key, sid, place, dist)
         mc = monthly[int(m)]
         row.scheduled += int(n)
+        row.withdrawn += int(gone or 0)
         row.held += int(n_held or 0)
         row.on_schedule += int(on_time or 0)
         row.minutes_on_time += int(minutes or 0)

@@ -39,6 +39,7 @@ KEY_ZH = {
     "median_days_to_discussion": "列管至討論天數中位數",
     "minutes_on_time_rate": "會議紀錄如期完成率(%)",
     "action_items_closed_on_time_rate": "決議事項如期完成率(%)",
+    "meetings_withdrawn": "撤銷場次（結案或事件取代）",
 }
 SCALAR_KEYS = tuple(k for k in KEYS if k != "agency_attendance_rate")
 

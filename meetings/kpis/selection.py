@@ -17,7 +17,7 @@ from sqlalchemy.sql import ColumnElement
 
 from meetings.db import District, HeldMeeting, Occurrence, Series
 from meetings.kernel.errors import OperationError
-from meetings.kernel.vocabulary import OccurrenceStatus
+from meetings.kernel.vocabulary import CancelCause, OccurrenceStatus
 from meetings.kpis.formulas import RowCounts
 from meetings.schedule.declarations import SeriesSpec
 from meetings.schedule.registry import SpecRegistry
@@ -59,6 +59,15 @@ class Selection:
 
 def held() -> ColumnElement[bool]:
     return Occurrence.status == OccurrenceStatus.HELD
+
+
+def withdrawn() -> ColumnElement[bool]:
+    """An event meeting cancelled because its reason went (the case closed, a newer event
+    superseded it): it was never owed, so it is no failure to hold it."""
+    return and_(
+        Occurrence.status == OccurrenceStatus.CANCELLED,
+        Occurrence.cancel_cause.in_([CancelCause.CASE_CLOSED, CancelCause.SUPERSEDED]),
+    )
 
 
 def on_schedule() -> ColumnElement[bool]:

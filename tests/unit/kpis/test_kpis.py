@@ -267,6 +267,7 @@ def test_monthly_series_row(year: App) -> None:
         "median_days_to_discussion": 160.5,  # C1 6 days, C3 315 days (from 1st listing)
         "minutes_on_time_rate": 50.0,  # day 7 twice; day 8 late; April none
         "action_items_closed_on_time_rate": 33.3,  # A of A, B, D
+        "meetings_withdrawn": 0,
     }
 
 
@@ -391,6 +392,7 @@ def test_cli_json_shape_and_year_forms(year: App, cli: Cli) -> None:
             "median_days_to_discussion",
             "minutes_on_time_rate",
             "action_items_closed_on_time_rate",
+            "meetings_withdrawn",
         }
     again = cli("kpi", "--year", "2023", "--as-of", "112/12/31")
     assert json.loads(again.stdout) == data
@@ -636,3 +638,26 @@ def test_listed_case_rate_counts_each_districts_own_cases(app: App) -> None:
         "zn:南區": (100.0, 33.0, 2),  # K2 (47 days), K3 (19 days): median 33
         None: (66.7, 47.0, 3),  # 4 of 6 listings; median of 19, 47, 47, 47 = 47
     }
+
+
+def test_event_meetings_whose_reason_went_are_withdrawn_not_failures(
+    app: App, tmp_path: Path, clock: FixedClock
+) -> None:
+    """A transition meeting superseded by an extended order, and one whose case closed,
+    were never owed: counted as meetings_withdrawn, in neither scheduled nor any rate."""
+    from tests.support.cases import csv_text, import_text, load_city
+
+    load_city(app, generate=None)
+    row = "OR-001,兒少保護,桃園區,,,,,開案,,,2023-01-02,,2023-10-10,"
+    other = "OR-002,兒少保護,桃園區,,,,,開案,,,2023-01-02,,2023-11-10,"
+    import_text(app, tmp_path, csv_text([row, other]))
+    clock.set(taipei(2023, 3, 1, 9, 0))
+    # OR-001's order is extended (its August meeting superseded by a September one);
+    # OR-002 closes (its September meeting goes).
+    closed = other.replace(",開案,", ",結案,")
+    import_text(app, tmp_path, csv_text([row.replace("2023-10-10", "2023-11-15"), closed]))
+    with app.transaction() as s:
+        r = compute_kpis(s, 112, series_id="transition").as_json()["rows"][0]
+    assert r["meetings_withdrawn"] == 2
+    assert r["meetings_scheduled"] == 1  # the September meeting of the extended order
+    assert r["held_on_schedule_rate"] == 0.0  # 0 of 1 (not yet held), not 0 of 3
