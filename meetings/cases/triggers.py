@@ -90,7 +90,9 @@ class TriggerContext:
             if kind == CaseEventKind.CLOSED and trig.event != "closed":
                 # A closed case needs none of its pending meetings (a transition, the next
                 # outcome review); only meetings its closing itself triggers go ahead.
-                self._cancel_pending(series, case, report, "個案結案", CancelCause.CASE_CLOSED)
+                self._cancel_pending(
+                    series, case, report, "個案結案", CancelCause.CASE_CLOSED, after_day=at
+                )
             if trig.event != kind or case.status == CaseStatus.CLOSED:
                 continue
             if trig.when is not None and not meets(trig.when, case):
@@ -118,14 +120,22 @@ class TriggerContext:
         reason: str,
         cause: CancelCause,
         keep_after: date | None = None,
+        after_day: date | None = None,
     ) -> None:
-        """Cancel this case's not-yet-held meetings of ``series`` (a newer event supersedes)."""
+        """Cancel this case's not-yet-held meetings of ``series`` (a newer event supersedes).
+
+        ``after_day``: those after that day, past ones included (a closure recorded late
+        leaves no meeting after it "scheduled"); else those still to come.
+        """
+        since = self.now
+        if after_day is not None:
+            since = datetime.combine(after_day, time.max, self.tz).astimezone(UTC)
         q = select(Occurrence).where(
             Occurrence.series_id == series.id,
             Occurrence.case_no == case.case_no,
             Occurrence.origin == Origin.EVENT,
             Occurrence.status == OccurrenceStatus.SCHEDULED,
-            Occurrence.start_at > self.now,
+            Occurrence.start_at > since,
         )
         for occ in self.session.scalars(q):
             if keep_after is not None and occ.nominal_date == keep_after:
@@ -138,6 +148,7 @@ class TriggerContext:
                 report,
                 reason_if_cancelled=reason,
                 cause_if_cancelled=cause,
+                past_too=after_day is not None,
             )
 
     def placement(self, spec: SeriesSpec, nominal: date) -> Placement:

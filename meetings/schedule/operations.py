@@ -131,10 +131,16 @@ def apply_placement(
     location: str | None = None,
     reason_if_cancelled: str = REPLANNED_REASON,
     cause_if_cancelled: CancelCause = CancelCause.REPLANNED,
+    past_too: bool = False,
 ) -> None:
     """Bring an existing occurrence in line with where it should now be (None: cancelled,
-    shown with ``reason_if_cancelled`` and recorded as ``cause_if_cancelled``)."""
-    if occ.status == OccurrenceStatus.HELD or occ.start_at <= now:
+    shown with ``reason_if_cancelled`` and recorded as ``cause_if_cancelled``).
+
+    ``past_too``: a cancellation applies to a past meeting not recorded held as well
+    (a case closure entered late: its meetings after the closure never were owed).
+    """
+    past = occ.start_at <= now and not (past_too and placement is None)
+    if occ.status == OccurrenceStatus.HELD or past:
         report.unchanged += 1  # held or already past: history is never rewritten
         return
     if placement is None:

@@ -225,6 +225,30 @@ def test_outcome_reviews_repeat_until_the_case_closes(
         assert roll_repeats(s, taipei(2023, 9, 1, 9, 0)).created == []
 
 
+def test_a_closure_entered_late_withdraws_the_meetings_after_it(
+    app: App, tmp_path: Path, clock: FixedClock
+) -> None:
+    """Closed on 15 Apr, entered on 1 Jun: the 2 May review, past but never held, was
+    never owed — it is cancelled (個案結案), not left "scheduled" (issue 13)."""
+    load_city(app, generate=None)
+    import_text(app, tmp_path, csv_text(ONE))
+    clock.set(taipei(2023, 2, 3, 9, 0))
+    with app.transaction() as s:
+        record_case_event(s, "NA-001", "needs_assessment_held", date(2023, 2, 2), clock.now())
+    [review] = event_meetings(app, "outcome-review")
+    assert review.start_at == taipei(2023, 5, 2, 15, 0)
+    with app.transaction() as s:
+        report = record_case_event(s, "NA-001", "closed", date(2023, 4, 15), taipei(2023, 6, 1, 9))
+    assert report.meetings.cancelled == [review.uid]
+    [review] = event_meetings(app, "outcome-review")
+    assert (review.status, review.moved_reason) == ("cancelled", "個案結案")
+    # The needs assessment before the closure is history: left as it was.
+    [assessment] = event_meetings(app, "needs-assessment")
+    assert assessment.status == "scheduled"
+    with app.transaction() as s:
+        assert roll_repeats(s, taipei(2023, 9, 1, 9, 0)).created == []
+
+
 def test_event_already_past_is_held_as_soon_as_possible(app: App, tmp_path: Path) -> None:
     load_city(app, generate=None)
     import_text(app, tmp_path, csv_text(["NA-002,偏差行為,中壢區,,,,,開案,,,2022-12-01,,,"]))

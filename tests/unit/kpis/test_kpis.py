@@ -45,6 +45,7 @@ from meetings.schedule.config_build import build_config
 from meetings.schedule.cycles import meeting_cycle
 from meetings.schedule.operations import generate_schedule
 from scheduler.bootstrap import App
+from scheduler.clock import FixedClock
 from tests.conftest import Cli, taipei
 
 DOMAIN = "liaison.test.example"
