@@ -28,9 +28,19 @@ from meetings.schedule.occurrences import get_occurrence
 
 
 def add_action_item(
-    session: Session, uid: str, owner: str, due: date, text: str, now: datetime
+    session: Session,
+    uid: str,
+    owner: str,
+    due: date,
+    text: str,
+    now: datetime,
+    *,
+    warnings: list[str] | None = None,
 ) -> ActionItem:
-    """Add a decision to follow up (決議事項) to a held meeting."""
+    """Add a decision to follow up (決議事項) to a held meeting.
+
+    If the text was screened, its summary (kinds, never values) goes to ``warnings``.
+    """
     occ = get_occurrence(session, uid)
     held = require_held(session, occ, "action items")
     agency = city_agency(session, occ.series, owner)
@@ -41,7 +51,7 @@ def add_action_item(
     item = ActionItem(
         occurrence_id=occ.id,
         owner_code=agency.code,
-        text=screen_entry(session, occ, text.strip()).text,  # never stored unscreened
+        text=screen_entry(session, occ, text.strip(), warnings).text,  # never stored unscreened
         due_on=due,
         closed_on=None,
         created_at=now,

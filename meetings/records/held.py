@@ -154,10 +154,15 @@ def require_held(session: Session, occ: Occurrence, what: str) -> HeldMeeting:
     return record
 
 
-def screen_entry(session: Session, occ: Occurrence, text: str) -> Screened:
+def screen_entry(
+    session: Session, occ: Occurrence, text: str, warnings: list[str] | None = None
+) -> Screened:
     """Free text entered for a meeting (minutes, action items), screened before it is
     stored: IDs, phones, addresses, and the names of the cases on its agenda, discussed
-    at it or that triggered it (their masked forms catch the full names)."""
+    at it or that triggered it (their masked forms catch the full names).
+
+    When something was redacted its summary (``已遮蔽 1 項（電話）``: kinds, never the
+    values) is appended to ``warnings``, so the writer can tell whoever typed it."""
     numbers = set(
         session.scalars(select(AgendaCase.case_no).where(AgendaCase.occurrence_uid == occ.uid))
     )
@@ -173,4 +178,7 @@ def screen_entry(session: Session, occ: Occurrence, text: str) -> Screened:
             Case.city_id == occ.series.city_id, Case.case_no.in_(sorted(numbers))
         )
     ).all()
-    return screen(text, names)
+    screened = screen(text, names)
+    if screened.count and warnings is not None:
+        warnings.append(screened.summary())
+    return screened

@@ -27,9 +27,18 @@ from meetings.schedule.occurrences import get_occurrence
 
 
 def record_minutes(
-    session: Session, uid: str, text: str, now: datetime, *, on: date | None = None
+    session: Session,
+    uid: str,
+    text: str,
+    now: datetime,
+    *,
+    on: date | None = None,
+    warnings: list[str] | None = None,
 ) -> Minutes:
-    """Store (or revise) the minutes of a held meeting. The first date recorded counts."""
+    """Store (or revise) the minutes of a held meeting. The first date recorded counts.
+
+    If the text was screened, its summary (kinds, never values) goes to ``warnings``.
+    """
     occ = get_occurrence(session, uid)
     held = require_held(session, occ, "minutes")
     if not text.strip():
@@ -39,7 +48,7 @@ def record_minutes(
         raise OperationError(f"minutes dated {day} are before the meeting ({held.held_on})")
     if day > today_for(occ, now):
         raise OperationError(f"--at {day} is in the future")
-    text = screen_entry(session, occ, text).text  # never stored unscreened
+    text = screen_entry(session, occ, text, warnings).text  # never stored unscreened
     row = session.get(Minutes, occ.id)
     if row is None:
         row = Minutes(

@@ -151,6 +151,16 @@ def attendance_list(uid: UidArg, as_json: JsonOpt = False) -> None:
 # --- minutes and discussions -------------------------------------------------------------
 
 
+def _warn(data: dict[str, Any], warnings: list[str]) -> None:
+    """Say on stderr what was screened out of stored text (as `cases import` does), so
+    the writer learns their phone number became 〔已遮蔽〕; the same list under
+    ``warnings`` for --json (only when there is one: the output is otherwise unchanged)."""
+    for w in warnings:
+        typer.echo(f"warning: {w}", err=True)
+    if warnings:
+        data["warnings"] = warnings
+
+
 @minutes_app.command("record")
 @handled
 def minutes_record(
@@ -178,8 +188,9 @@ def minutes_record(
         raise BadInput(f"{file}:1: not UTF-8 text") from None
     day = date_opt(at, "--at")
     application = make_app(now)
+    screened: list[str] = []  # 已遮蔽 N 項（…）, never the values
     with application.transaction() as session:
-        row = record_minutes(session, uid, text, application.clock.now(), on=day)
+        row = record_minutes(session, uid, text, application.clock.now(), on=day, warnings=screened)
         held = held_record(session, get_occurrence(session, uid))
         assert held is not None
         data: dict[str, Any] = {
@@ -190,6 +201,7 @@ def minutes_record(
         }
         if confirm_agenda:
             data["discussed"] = confirm_agenda_discussions(session, uid, application.clock.now())
+    _warn(data, [f"{file.name}: {w}" for w in screened])
     if as_json:
         emit_json(data)
         return
@@ -308,9 +320,18 @@ def actions_add(
     due_on = date_opt(due, "--due")
     assert due_on is not None
     application = make_app(now)
+    screened: list[str] = []  # 已遮蔽 N 項（…）, never the values
     with application.transaction() as session:
-        item = add_action_item(session, uid, owner, due_on, text, application.clock.now())
-        data = {"id": item.id, "uid": uid, "owner": item.owner_code, "due": due_on.isoformat()}
+        item = add_action_item(
+            session, uid, owner, due_on, text, application.clock.now(), warnings=screened
+        )
+        data: dict[str, Any] = {
+            "id": item.id,
+            "uid": uid,
+            "owner": item.owner_code,
+            "due": due_on.isoformat(),
+        }
+    _warn(data, [f"action item #{data['id']}: {w}" for w in screened])
     if as_json:
         emit_json(data)
         return

@@ -2,7 +2,8 @@
 
 A list of meetings may span cities that declare different zones (SPEC §1 ``timezone:``),
 so "meetings from 3 March to 8 March" is a window per zone, not one window in UTC. The
-pages' "today" is the viewer's: the zone of their own city (their person entry).
+pages' "today" is the viewer's: the zone of their own city (their login's, else their
+person entry's).
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from datetime import date, datetime
 from sqlalchemy import ColumnElement, and_, false, func, or_, select
 from sqlalchemy.orm import Session
 
-from meetings.db import City, Occurrence, Person, Series
+from meetings.db import City, Occurrence, Person, Series, User
 from meetings.kernel.localtime import DEFAULT_TIMEZONE, day_span, local_today
 
 
@@ -56,9 +57,15 @@ class CityZones:
 
 
 def viewer_timezone(session: Session, email: str) -> str:
-    """The zone of the viewer's own city (the person with their email); without one, the
-    zone every city shares, else the default."""
+    """The zone of the viewer's own city: their login's city, else the city of the person
+    with their email (a ministry login has no city); without either, the zone every city
+    shares, else the default."""
+    email = email.strip().lower()
+    # The login is who is looking; a person entry may be missing or in another city.
     own = session.scalar(
+        select(City.timezone).join(User, User.city_id == City.id).where(User.email == email)
+    )
+    own = own or session.scalar(
         select(City.timezone)
         .join(Person, Person.city_id == City.id)
         .where(func.lower(Person.email) == email)

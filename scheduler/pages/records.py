@@ -38,9 +38,12 @@ MAX_MINUTES_BYTES = 2_000_000
 Writer = Callable[[Session], str]
 
 
-def write(v: Visit, uid: str, what: str, fn: Writer) -> Response:
+def write(v: Visit, uid: str, what: str, fn: Writer, screened: list[str] | None = None) -> Response:
     """Run one writer in a transaction on a meeting of the viewer's cities (another city's
-    is a 404, changing nothing); flash its outcome; back to the meeting."""
+    is a 404, changing nothing); flash its outcome; back to the meeting.
+
+    ``screened`` is filled by the writer with what screening redacted from the text it
+    stored (``已遮蔽 1 項（電話）``); it is shown only once the transaction committed."""
     user = v.require(Role.SECRETARIAT)
     try:
         with v.site.app.transaction() as session:
@@ -49,6 +52,9 @@ def write(v: Visit, uid: str, what: str, fn: Writer) -> Response:
     except OperationError as exc:
         v.flash("error", f"{what}未儲存：{exc}")
     else:
+        for summary in screened or ():
+            # kinds only, never the values: the user learns what they typed was replaced
+            v.flash("warning", f"{what}中{summary}：個資已以〔已遮蔽〕取代。")
         v.flash("ok", message)
     return redirect(v, meeting_url(uid))
 
@@ -118,6 +124,7 @@ async def minutes_upload(v: CurrentVisit, uid: str, request: Request) -> Respons
 
 def _save_minutes(v: Visit, uid: str, data: bytes, recorded_on: str, confirm: bool) -> Response:
     now = v.site.now()
+    screened: list[str] = []
 
     def do(session: Session) -> str:
         if not data:
@@ -128,14 +135,15 @@ def _save_minutes(v: Visit, uid: str, data: bytes, recorded_on: str, confirm: bo
             text = data.decode("utf-8-sig")
         except UnicodeDecodeError:
             raise OperationError("檔案不是 UTF-8 文字檔") from None
-        record_minutes(session, uid, text, now, on=optional_date(recorded_on, "紀錄日期"))
+        day = optional_date(recorded_on, "紀錄日期")
+        record_minutes(session, uid, text, now, on=day, warnings=screened)
         extra = ""
         if confirm:
             done = confirm_agenda_discussions(session, uid, now)
             extra = f"；議程上 {len(done)} 案記為已討論"
         return "會議紀錄已儲存" + extra + "。"
 
-    return write(v, uid, "會議紀錄", do)
+    return write(v, uid, "會議紀錄", do, screened)
 
 
 @router.post("/meetings/{uid}/discussed")
@@ -166,14 +174,16 @@ def action_add(
 ) -> Response:
     _staff_form(v, csrf)
     now = v.site.now()
+    screened: list[str] = []
 
     def do(session: Session) -> str:
         if not owner:
             raise OperationError("請選擇主責機關")
-        item = add_action_item(session, uid, owner, date_field(due, "期限"), text[:2000], now)
+        day = date_field(due, "期限")
+        item = add_action_item(session, uid, owner, day, text[:2000], now, warnings=screened)
         return f"已新增決議事項 #{item.id}。"
 
-    return write(v, uid, "決議事項", do)
+    return write(v, uid, "決議事項", do, screened)
 
 
 @router.post("/actions/{item_id}/close")

@@ -13,10 +13,12 @@ from datetime import UTC, date, datetime
 
 import httpx
 import pytest
+from sqlalchemy import select
 
 from meetings.access.tokens import create_api_token
 from meetings.access.users import add_user
 from meetings.cases.config import load_config
+from meetings.db import Person
 from meetings.kernel.yamlsource import load_yaml
 from meetings.schedule.config_build import build_config
 from meetings.schedule.operations import generate_schedule
@@ -37,6 +39,7 @@ NEW_YORK = (
     .replace("id: cp\n", "id: ny\n", 1)
     .replace('time: "22:00"', 'time: "22:00"\n    holidays: keep', 1)
 )
+NO_PERSON = "ny-login@example.org"
 MAR_8 = "ny-20230308@liaison.test.example"  # Wednesday 22:00 EST = Thursday 11:00 in Taipei
 
 
@@ -49,6 +52,8 @@ def server(app: App, clock: FixedClock) -> Iterator[LiveServer]:
         load_config(s, cfg, clock.now())
         generate_schedule(s, date(2023, 3, 1), date(2023, 3, 31), clock.now())
         add_user(s, "ny@example.org", "secretariat", PASSWORD, clock.now(), city="紐約市")
+        # a login of the city with no person entry in its config
+        add_user(s, NO_PERSON, "secretariat", PASSWORD, clock.now(), city="紐約市")
     with live_server(app) as srv:
         yield srv
 
@@ -98,4 +103,12 @@ def test_pages_show_days_and_today_in_the_citys_zone(server: LiveServer) -> None
         assert re.findall(r'data-uid="([^"]+)"', listed) == [MAR_8]
         assert "ny-20230308" not in b.get("/meetings?series=ny&from=2023-03-09&to=2023-03-09").text
         # the default list starts two weeks before the viewer's today (7 March in New York)
+        assert 'value="2023-02-21"' in b.get("/meetings").text
+
+
+def test_a_login_without_a_person_entry_has_its_citys_today(app: App, server: LiveServer) -> None:
+    with app.transaction() as s:
+        assert s.scalar(select(Person).where(Person.email == NO_PERSON)) is None
+    with login(server, NO_PERSON) as b:
+        # 7 March in New York (not 8 March in Taipei, the default zone): two weeks before
         assert 'value="2023-02-21"' in b.get("/meetings").text
