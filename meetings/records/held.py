@@ -61,13 +61,18 @@ def held_record(session: Session, occ: Occurrence) -> HeldMeeting | None:
 
 
 def occurrence_cycle(session: Session, occ: Occurrence) -> tuple[date, date]:
-    """The cadence cycle an occurrence belongs to (see ``schedule.cycles.meeting_cycle``)."""
+    """The cadence cycle an occurrence belongs to (see ``schedule.cycles.meeting_cycle``),
+    stretched to its scheduled day when that lies outside: only the product places
+    meetings (a holiday policy, a date already past, a closure), so holding one on the
+    day it was given is on schedule."""
     spec = SpecRegistry(session).spec(occ.series)
     try:
         cadence = spec.instance(occ.instance_key).cadence
     except KeyError:
         cadence = spec.cadence
-    return meeting_cycle(cadence, occ.nominal_date)
+    first, last = meeting_cycle(cadence, occ.nominal_date)
+    placed = local_date(occ)
+    return min(first, placed), max(last, placed)
 
 
 def minutes_due_on(session: Session, occ: Occurrence, held_on: date) -> date:

@@ -259,6 +259,33 @@ def test_event_already_past_is_held_as_soon_as_possible(app: App, tmp_path: Path
     assert occ.moved_reason == "原訂日期已過，儘速召開"
 
 
+def test_a_meeting_the_product_moved_out_of_its_month_is_on_schedule_on_that_day(
+    app: App, tmp_path: Path
+) -> None:
+    """Due 8 Dec 2022, placed on 3 Jan 2023 (the date had passed): held on 3 Jan it is
+    held on schedule, not counted against the secretariat (issue 13)."""
+    from meetings.kpis.queries import compute_kpis
+    from meetings.records.held import mark_held
+
+    load_city(app, generate=None)
+    import_text(app, tmp_path, csv_text(["NA-002,偏差行為,中壢區,,,,,開案,,,2022-12-01,,,"]))
+    [occ] = event_meetings(app, "needs-assessment")
+    with app.transaction() as s:
+        occ = s.get(Occurrence, occ.id)
+        assert occ is not None
+        record = mark_held(s, occ, taipei(2023, 1, 3, 17, 0), date(2023, 1, 3))
+        assert (record.cycle_first, record.cycle_last) == (date(2022, 12, 1), date(2023, 1, 3))
+        row = compute_kpis(s, 111, series_id="needs-assessment").as_json()["rows"][0]
+    assert row["meetings_held"] == 1 and row["held_on_schedule_rate"] == 100.0
+    with app.transaction() as s:
+        occ = s.get(Occurrence, occ.id)
+        assert occ is not None
+        late = mark_held(s, occ, taipei(2023, 1, 5, 17, 0), date(2023, 1, 5))
+        assert late.cycle_last == date(2023, 1, 3)  # held two days later: off schedule
+        row = compute_kpis(s, 111, series_id="needs-assessment").as_json()["rows"][0]
+    assert row["held_on_schedule_rate"] == 0.0
+
+
 def test_event_cli_creates_the_meeting(app: App, cli: Cli, tmp_path: Path) -> None:
     load_city(app, generate=None)
     import_text(app, tmp_path, csv_text(["CP-050,兒少保護,八德區,,中,,,開案,,,2022-12-01,,,"]))
