@@ -165,11 +165,13 @@ def _check_agencies(
     city: CityConfig, doc: YamlDocument, i: int, s: SeriesDecl, errors: list[str]
 ) -> None:
     base: Path_ = ("series", i)
-    if s.organizer is not None and s.organizer not in city.agencies:
-        errors.append(
-            f"{doc.where(base + ('organizer',))}: series[{i}].organizer: "
-            f"agency {s.organizer!r} is not declared in 'agencies'"
-        )
+    for key in ("organizer", "secretariat"):
+        code = getattr(s, key)
+        if code is not None and code not in city.agencies:
+            errors.append(
+                f"{doc.where(base + (key,))}: series[{i}].{key}: "
+                f"agency {code!r} is not declared in 'agencies'"
+            )
     for group in ("required", "optional"):
         for j, code in enumerate(getattr(s.invite, group)):
             if code not in city.agencies:

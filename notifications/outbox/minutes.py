@@ -3,7 +3,8 @@
 A held meeting's deadline is ``held_meetings.minutes_due_on`` (the series'
 ``minutes_due`` after the day it was held, SPEC §4/§6). Once that day is over in
 the city's time zone and no minutes are recorded, one ``minutes_due`` message per
-secretariat member is planned — once per meeting: the Message-ID is
+address of the series' secretariat (its ``secretariat`` agency, else the city's
+secretariat people) is planned — once per meeting: the Message-ID is
 deterministic, and meetings that already have a ``minutes_due`` row are not looked
 at again. Deadlines more than ``HORIZON`` in the past when first noticed (e.g.
 attendance imported for an earlier year) are not chased by email.
@@ -21,7 +22,7 @@ from meetings.db import City, HeldMeeting, Minutes, Occurrence, OutboxMessage, S
 from meetings.kernel.localtime import local_today
 from meetings.kernel.rocdate import format_roc_date
 from meetings.kernel.vocabulary import MessageKind, MessageStatus, OccurrenceStatus
-from notifications.outbox.planner import message_id_for, secretariat_for
+from notifications.outbox.planner import Recipient, message_id_for, secretariat_for
 
 HORIZON = timedelta(days=30)
 
@@ -31,9 +32,8 @@ def plan_minutes_due(session: Session, now: datetime) -> int:
     planned = 0
     for city in session.scalars(select(City).order_by(City.id)):
         today = local_today(now, city.timezone)
-        secretariat = secretariat_for(session, city.id)
-        if not secretariat:
-            continue
+        # Each series' own secretariat if it names one, else the city's (per series, once).
+        secretariats: dict[str, list[Recipient]] = {}
         already = exists().where(
             OutboxMessage.kind == MessageKind.MINUTES_DUE,
             OutboxMessage.occurrence_uid == Occurrence.uid,
@@ -53,6 +53,9 @@ def plan_minutes_due(session: Session, now: datetime) -> int:
             .order_by(HeldMeeting.minutes_due_on, Occurrence.uid)
         ).all()
         for occ, held in rows:
+            if occ.series_id not in secretariats:
+                secretariats[occ.series_id] = secretariat_for(session, city.id, occ.series)
+            secretariat = secretariats[occ.series_id]
             context: dict[str, Any] = {
                 "uid": occ.uid,
                 "due_text": format_roc_date(held.minutes_due_on),

@@ -90,8 +90,18 @@ def recipients_for(session: Session, series: Series) -> list[Recipient]:
     return out
 
 
-def secretariat_for(session: Session, city_id: int) -> list[Recipient]:
-    """The people with the secretariat role in a city."""
+def secretariat_for(
+    session: Session, city_id: int, series: Series | None = None
+) -> list[Recipient]:
+    """Who keeps a series' records: the agency its ``secretariat`` names (e.g. 各區公所 for
+    the district meetings), else the people with the secretariat role in the city."""
+    code = (series.spec or {}).get("secretariat") if series is not None else None
+    if code:
+        agency = session.scalar(
+            select(Agency).where(Agency.city_id == city_id, Agency.code == code)
+        )
+        if agency is not None and agency.active and agency.emails:
+            return [Recipient(str(e), agency.name, "NON-PARTICIPANT") for e in agency.emails]
     rows = session.scalars(select(Person).where(Person.city_id == city_id)).all()
     return [
         Recipient(p.email, p.name, "NON-PARTICIPANT") for p in rows if Role.SECRETARIAT in p.roles
@@ -406,20 +416,22 @@ class Planner:
     def _escalation(self, event: OutboxEvent) -> None:
         payload = event.payload
         city_id = payload.get("city_id")
+        series = self.session.get(Series, payload["series"]) if payload.get("series") else None
         if city_id is None and event.occurrence_uid:
             occ = self.session.scalar(
                 select(Occurrence).where(Occurrence.uid == event.occurrence_uid)
             )
             city_id = occ.series.city_id if occ else None
-        if city_id is None and payload.get("series"):
-            series = self.session.get(Series, payload["series"])
-            city_id = series.city_id if series else None
+        if city_id is None and series is not None:
+            city_id = series.city_id
         if city_id is None:
             return
         city = self.session.get(City, city_id)
         assert city is not None
         key = f"escalation-event-{event.id}"
-        secretariat = secretariat_for(self.session, city_id)
+        if series is not None and series.city_id != city_id:
+            series = None  # never another city's secretariat
+        secretariat = secretariat_for(self.session, city_id, series)
         mids = [
             message_id_for(MessageKind.ESCALATION, key, 0, r.email, city.domain)
             for r in secretariat

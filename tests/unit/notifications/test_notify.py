@@ -306,6 +306,38 @@ def test_minutes_due_goes_to_the_secretariat_once_after_the_deadline(
     assert len(of_kind(sink, "minutes_due")) == 1
 
 
+def test_a_series_secretariat_gets_its_minutes_reminders(
+    app: App, clock: FixedClock, sink: MailSink
+) -> None:
+    """`secretariat: POL` on the series: 警察局 keeps its records, not the city's 陳社工."""
+    from meetings.records.held import mark_held
+    from meetings.schedule.occurrences import get_occurrence
+
+    text = with_secretariat(CONFIG).replace(
+        "    organizer: DVPC\n", "    organizer: DVPC\n    secretariat: POL\n", 1
+    )
+    setup(app, text)
+    jan = "cp-20230111@liaison.test.example"
+    clock.set(taipei(2023, 1, 12, 9, 0))
+    with app.transaction() as s:
+        mark_held(s, get_occurrence(s, jan), clock.now())
+    clock.set(taipei(2023, 1, 19, 8, 0))
+    dispatch(app, sink)
+    (msg,) = of_kind(sink, "minutes_due")
+    assert str(msg["To"]) == "警察局 <pol@example.org>"
+
+
+def test_a_series_secretariat_must_be_a_declared_agency() -> None:
+    from meetings.kernel.yamlsource import SourceError
+
+    text = CONFIG.replace(
+        "    organizer: DVPC\n", "    organizer: DVPC\n    secretariat: 社會局\n", 1
+    )
+    with pytest.raises(SourceError) as err:
+        build_config([load_yaml(text, "city.yaml")])
+    assert "city.yaml:" in str(err.value) and "series[0].secretariat" in str(err.value)
+
+
 def test_minutes_recorded_after_planning_cancel_the_reminder(
     app: App, clock: FixedClock, sink: MailSink
 ) -> None:
