@@ -6,7 +6,6 @@ import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import date
-from pathlib import Path
 
 import httpx
 import pytest
@@ -25,10 +24,8 @@ from meetings.db import (
 )
 from scheduler.bootstrap import App
 from scheduler.clock import FixedClock
-from tests.conftest import taipei
 from tests.support.cases import FULL_NAMES, uid
-from tests.support.feeds import live_server
-from tests.support.pages import JAN, PASSWORD, seed
+from tests.support.pages import JAN, PASSWORD
 
 
 def csrf_of(html: str) -> str:
@@ -59,14 +56,6 @@ class Browser:
     def login(self, email: str, password: str = PASSWORD) -> httpx.Response:
         token = csrf_of(self.get("/login").text)
         return self.post("/login", {"email": email, "password": password, "csrf": token})
-
-
-@pytest.fixture
-def site(app: App, tmp_path: Path, clock: FixedClock) -> Iterator[str]:
-    clock.set(taipei(2023, 1, 12, 10, 0))
-    seed(app, tmp_path)
-    with live_server(app) as server:
-        yield server.base
 
 
 @pytest.fixture

@@ -21,11 +21,9 @@ from sqlalchemy import select
 
 from meetings.db import Attendance, Occurrence
 from scheduler.bootstrap import App
-from scheduler.clock import FixedClock
-from tests.conftest import REPO, taipei
+from tests.conftest import REPO
 from tests.support.cases import uid
-from tests.support.feeds import live_server
-from tests.support.pages import JAN, PASSWORD, seed
+from tests.support.pages import JAN, PASSWORD
 
 CHROMIUM = Path(os.environ.get("LIAISON_CHROMIUM") or "/usr/bin/chromium")
 ARTIFACTS = REPO / "test-artifacts" / "pages"
@@ -62,14 +60,6 @@ def chromium() -> Iterator[Any]:
             yield browser
         finally:
             browser.close()
-
-
-@pytest.fixture
-def site(app: App, tmp_path: Path, clock: FixedClock) -> Iterator[str]:
-    clock.set(taipei(2023, 1, 12, 10, 0))
-    seed(app, tmp_path)
-    with live_server(app) as server:
-        yield server.base
 
 
 def shot(page: Any, name: str) -> None:

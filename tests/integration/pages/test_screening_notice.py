@@ -3,30 +3,16 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
-from pathlib import Path
 
-import pytest
 from sqlalchemy import select
 
 from meetings.db import ActionItem, Minutes
 from scheduler.bootstrap import App
-from scheduler.clock import FixedClock
-from tests.conftest import taipei
 from tests.integration.pages.test_pages import attend, csrf_of, logged_in
-from tests.support.feeds import live_server
-from tests.support.pages import JAN, seed
+from tests.support.pages import JAN
 
 PHONE = "0912-345-678"
 NATIONAL_ID = "A223456789"
-
-
-@pytest.fixture
-def site(app: App, tmp_path: Path, clock: FixedClock) -> Iterator[str]:
-    clock.set(taipei(2023, 1, 12, 10, 0))
-    seed(app, tmp_path)
-    with live_server(app) as server:
-        yield server.base
 
 
 def warnings_on(html: str) -> list[str]:

@@ -200,9 +200,8 @@ def test_a_trigger_condition_on_an_unknown_field_names_its_line(cli: Cli, tmp_pa
     assert f"city.yaml:{line}" in res.stderr and "order_kind" in res.stderr
 
 
-def test_outcome_reviews_repeat_until_the_case_closes(
-    app: App, tmp_path: Path, clock: FixedClock
-) -> None:
+def first_outcome_review(app: App, tmp_path: Path, clock: FixedClock) -> Occurrence:
+    """NA-001's needs assessment held on 2 Feb 2023: its first outcome review."""
     load_city(app, generate=None)
     import_text(app, tmp_path, csv_text(ONE))
     clock.set(taipei(2023, 2, 3, 9, 0))
@@ -210,6 +209,13 @@ def test_outcome_reviews_repeat_until_the_case_closes(
         record_case_event(s, "NA-001", "needs_assessment_held", date(2023, 2, 2), clock.now())
     [first] = event_meetings(app, "outcome-review")
     assert first.start_at == taipei(2023, 5, 2, 15, 0)  # 3 months after, a Tuesday
+    return first
+
+
+def test_outcome_reviews_repeat_until_the_case_closes(
+    app: App, tmp_path: Path, clock: FixedClock
+) -> None:
+    first_outcome_review(app, tmp_path, clock)
     with app.transaction() as s:
         assert roll_repeats(s, taipei(2023, 4, 1, 9, 0)).created == []
     with app.transaction() as s:
@@ -230,13 +236,7 @@ def test_a_closure_entered_late_withdraws_the_meetings_after_it(
 ) -> None:
     """Closed on 15 Apr, entered on 1 Jun: the 2 May review, past but never held, was
     never owed — it is cancelled (個案結案), not left "scheduled" (issue 13)."""
-    load_city(app, generate=None)
-    import_text(app, tmp_path, csv_text(ONE))
-    clock.set(taipei(2023, 2, 3, 9, 0))
-    with app.transaction() as s:
-        record_case_event(s, "NA-001", "needs_assessment_held", date(2023, 2, 2), clock.now())
-    [review] = event_meetings(app, "outcome-review")
-    assert review.start_at == taipei(2023, 5, 2, 15, 0)
+    review = first_outcome_review(app, tmp_path, clock)
     with app.transaction() as s:
         report = record_case_event(s, "NA-001", "closed", date(2023, 4, 15), taipei(2023, 6, 1, 9))
     assert report.meetings.cancelled == [review.uid]
