@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 
-from sqlalchemy import select
+from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
 from meetings.db import City, Closure, Occurrence, OfficeDay, Series
@@ -89,8 +89,36 @@ def reconcile_days(
             reason_if_cancelled=SKIPPED_REASON,
             cause_if_cancelled=CancelCause.HOLIDAY_SKIP,
         )
+    _history_on(session, days, city_id, now, report)
     session.flush()
     return report
+
+
+def _history_on(
+    session: Session, days: list[date], city_id: int | None, now: datetime, report: ChangeReport
+) -> None:
+    """The meetings on a changed day that are held or already past: left as they were
+    (history is not rewritten), and named in the report so "0 moved" is no surprise."""
+    lo = datetime.combine(days[0] - timedelta(days=1), time.min, UTC)
+    hi = datetime.combine(days[-1] + timedelta(days=2), time.min, UTC)
+    q = (
+        select(Occurrence)
+        .join(Series)
+        .where(
+            Occurrence.start_at >= lo,
+            Occurrence.start_at < hi,
+            Occurrence.status != OccurrenceStatus.CANCELLED,
+            or_(Occurrence.status == OccurrenceStatus.HELD, Occurrence.start_at <= now),
+        )
+        .order_by(Occurrence.start_at)
+    )
+    if city_id is not None:
+        q = q.where(Series.city_id == city_id)
+    wanted = set(days)
+    for occ in session.scalars(q):
+        if local(occ.start_at, occ.series.city.timezone).date() in wanted:
+            why = "held" if occ.status == OccurrenceStatus.HELD else "past"
+            report.kept.append((occ.uid, why))
 
 
 def _city_id(session: Session, city: str | None) -> int | None:

@@ -44,6 +44,9 @@ class ChangeReport:
     cancelled: list[str] = field(default_factory=list)
     reinstated: list[str] = field(default_factory=list)
     unchanged: int = 0
+    # Meetings the change would have moved or cancelled but that are history (held, or
+    # already past): (uid, "held" | "past"), so "0 moved" is never a silent surprise.
+    kept: list[tuple[str, str]] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
 
     def merge(self, other: ChangeReport) -> None:
@@ -53,6 +56,7 @@ class ChangeReport:
         self.cancelled += other.cancelled
         self.reinstated += other.reinstated
         self.unchanged += other.unchanged
+        self.kept += other.kept
         self.warnings += [w for w in other.warnings if w not in self.warnings]
 
     @property
@@ -80,11 +84,19 @@ class ChangeReport:
                 "cancelled": self.cancelled,
                 "reinstated": self.reinstated,
             },
+            "kept": [{"uid": uid, "why": why} for uid, why in self.kept],
             "warnings": self.warnings,
         }
 
 
 # --- one meeting ---------------------------------------------------------------------------
+
+
+def _would_change(occ: Occurrence, placement: Placement | None) -> bool:
+    """Whether ``placement`` differs from where the meeting is (None: cancelled)."""
+    if placement is None:
+        return occ.status != OccurrenceStatus.CANCELLED
+    return (occ.start_at, occ.end_at) != (placement.start_at, placement.end_at)
 
 
 def _cancel(
@@ -142,6 +154,9 @@ def apply_placement(
     past = occ.start_at <= now and not (past_too and placement is None)
     if occ.status == OccurrenceStatus.HELD or past:
         report.unchanged += 1  # held or already past: history is never rewritten
+        if _would_change(occ, placement):
+            why = "held" if occ.status == OccurrenceStatus.HELD else "past"
+            report.kept.append((occ.uid, why))
         return
     if placement is None:
         _cancel(session, occ, now, report, reason_if_cancelled, cause_if_cancelled)

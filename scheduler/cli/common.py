@@ -213,5 +213,8 @@ def print_change_report(report: ChangeReport, *, quiet_if_empty: bool = False) -
     ):
         for uid in uids[:50]:
             typer.echo(f"  {label}: {uid}")
+    whys = {"held": "held", "past": "already past"}
+    for uid, why in report.kept[:50]:
+        typer.echo(f"  left as it was ({whys.get(why, why)}: history is not rewritten): {uid}")
     for w in report.warnings:
         typer.echo(f"warning: {w}", err=True)

@@ -345,6 +345,25 @@ def test_cli_end_to_end(cli: Cli, tmp_path: Path) -> None:
     assert explain.stdout.count("112年") + explain.stdout.count("113年") >= 5
 
 
+def test_a_closure_on_a_past_day_names_the_meetings_it_left(cli: Cli, tmp_path: Path) -> None:
+    """`closures add` for a day already past: the meeting on it is history, and the
+    command says so instead of a bare "0 moved" (issue 13)."""
+    cfg = write(tmp_path / "city.yaml", BASE)
+    cli("config", "load", str(cfg))
+    cli("schedule", "generate", "--from", "2023-01-01", "--to", "2023-12-31")
+    late = cli("closures", "add", "2023-03-08", "--reason", "颱風停班", "--now", "2023-03-20T09:00")
+    assert late.exit_code == 0, late.stderr
+    assert "0 moved" in late.stdout
+    line = "left as it was (already past: history is not rewritten): cp-20230308@"
+    assert line in late.stdout
+    data = json.loads(
+        cli(
+            "closures", "add", "2023-04-12", "--reason", "停班", "--now", "2023-05-01", "--json"
+        ).stdout
+    )
+    assert data["kept"] == [{"uid": "cp-20230412@liaison.test.example", "why": "past"}]
+
+
 def test_cli_bad_input_exit_2(cli: Cli, tmp_path: Path) -> None:
     cfg = write(tmp_path / "city.yaml", BASE)
     cli("config", "load", str(cfg))
