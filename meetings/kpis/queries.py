@@ -260,18 +260,9 @@ def report_city(session: Session, city_id: int | None, series_id: str | None) ->
     agency names would label another's figures.
     """
     if series_id is not None:
-        if city_id is None:
-            return get_series(session, series_id).city_id
-        series = session.get(Series, series_id)
-        if series is not None and series.city_id == city_id:
-            return city_id
         # Another city's series is unknown here, and only this city's are named as known.
-        known = session.scalars(
-            select(Series.id).where(Series.city_id == city_id).order_by(Series.id).limit(20)
-        ).all()
-        raise OperationError(
-            f"unknown series {series_id!r}" + (f" (known: {', '.join(known)})" if known else "")
-        )
+        scope = None if city_id is None else [city_id]
+        return get_series(session, series_id, scope).city_id
     if city_id is not None:
         return city_id
     cities = list(session.scalars(select(City.id).limit(2)))

@@ -11,10 +11,18 @@ from meetings.db import UID_LENGTH, Occurrence, Series
 from meetings.kernel.errors import OperationError, shorten
 
 
-def get_series(session: Session, series_id: str) -> Series:
+def get_series(session: Session, series_id: str, cities: Collection[int] | None = None) -> Series:
+    """The series with this id, or an OperationError naming up to 20 known ones.
+
+    ``cities``: only a series of these cities (None: any). Another city's series gets the
+    same error as an unknown id, and only these cities' series are named as known.
+    """
     s = session.get(Series, series_id)
-    if s is None:
-        known = ", ".join(session.scalars(select(Series.id).order_by(Series.id)).all()[:20])
+    if s is None or (cities is not None and s.city_id not in cities):
+        q = select(Series.id).order_by(Series.id).limit(20)
+        if cities is not None:
+            q = q.where(Series.city_id.in_(list(cities)))
+        known = ", ".join(session.scalars(q).all())
         raise OperationError(
             f"unknown series {series_id!r}" + (f" (known: {known})" if known else "")
         )
