@@ -78,6 +78,8 @@ class City(Base):
     name: Mapped[str] = mapped_column(String(50), unique=True)
     domain: Mapped[str] = mapped_column(String(200))
     timezone: Mapped[str] = mapped_column(String(64), default=DEFAULT_TIMEZONE)
+    # What the city is judged by: {kpi key: target, or {ROC year: target}} (SPEC §7).
+    targets: Mapped[dict[str, Any]] = mapped_column(default=dict, server_default="{}")
     updated_at: Mapped[datetime]
 
 
@@ -91,6 +93,8 @@ class Agency(Base):
     name: Mapped[str] = mapped_column(String(200))
     kind: Mapped[str | None] = mapped_column(String(50))
     emails: Mapped[list[Any]] = mapped_column(default=list)
+    # Per-district units: {district name: {"name": ..., "emails": [...]}}.
+    units: Mapped[dict[str, Any]] = mapped_column(default=dict, server_default="{}")
     active: Mapped[bool] = mapped_column(Boolean, default=True)
 
 
@@ -113,6 +117,7 @@ class Person(Base):
     email: Mapped[str] = mapped_column(String(254))
     name: Mapped[str] = mapped_column(String(100))
     agency_code: Mapped[str | None] = mapped_column(String(32))
+    team: Mapped[str | None] = mapped_column(String(50))
     roles: Mapped[list[Any]] = mapped_column(default=list)
 
 
