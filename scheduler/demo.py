@@ -24,11 +24,12 @@ from meetings.cases.config import load_config
 from meetings.cases.importing import CaseRow, read_cases
 from meetings.cases.imports import import_cases
 from meetings.cases.lookup import resolve_city
-from meetings.db import District, Occurrence, Series
+from meetings.db import City, District, Occurrence, Series
 from meetings.kernel.localtime import DEFAULT_TIMEZONE, local, local_today
 from meetings.kernel.rocdate import format_roc_datetime
 from meetings.kernel.vocabulary import OccurrenceStatus
 from meetings.schedule.cadence.describe import describe_zh
+from meetings.schedule.citywide import city_conflicts
 from meetings.schedule.declarations import SeriesSpec
 from meetings.schedule.operations import generate_schedule
 from meetings.schedule.registry import SpecRegistry
@@ -129,7 +130,18 @@ def setup_schedule(application: App) -> None:
                 .order_by(Occurrence.start_at)
             ).all()
             typer.echo(series_summary(series, registry.spec(series), list(occs), now))
+        clashes = [
+            c
+            for city in session.scalars(select(City).order_by(City.name))
+            for c in city_conflicts(
+                session, registry, city, date(year, 1, 1), date(year + 1, 12, 31), now
+            )
+        ]
     typer.echo("")
+    typer.echo(
+        f"Double-booked required agencies {year}–{year + 1}: {len(clashes)} "
+        f"({sum(c.avoidable for c in clashes)} avoidable) — liaison schedule conflicts"
+    )
     typer.echo("Try:  liaison series explain ty-city-liaison")
     typer.echo("      liaison schedule list --series ty-district-liaison --district 中壢區")
 

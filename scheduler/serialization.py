@@ -2,11 +2,20 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from datetime import date, datetime
 from typing import Any
 
-from meetings.db import Occurrence, Series
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from meetings.db import City, Occurrence, Series
 from meetings.kernel.localtime import local
+from meetings.kernel.rocdate import format_roc_datetime
 from meetings.kernel.vocabulary import OccurrenceStatus, Origin
+from meetings.schedule.citywide import agency_names, city_conflicts
+from meetings.schedule.conflicts import Conflict, agency_of
+from meetings.schedule.registry import SpecRegistry
 
 
 def occurrence_json(o: Occurrence, *, staff: bool) -> dict[str, Any]:
@@ -63,3 +72,45 @@ def series_json(s: Series) -> dict[str, Any]:
         },
         "active": s.active,
     }
+
+
+def conflict_json(
+    c: Conflict, meetings: Mapping[str, Occurrence], names: Mapping[str, str], city: str
+) -> dict[str, Any]:
+    """One double-booking: the two meetings, the seats they share, whether one could move."""
+
+    def side(key: object) -> dict[str, Any]:
+        o = meetings[str(key)]
+        start = local(o.start_at, o.series.city.timezone)
+        return {
+            "uid": o.uid,
+            "series": o.series_id,
+            "title": o.title,
+            "start": start.isoformat(),
+            "end": local(o.end_at, o.series.city.timezone).isoformat(),
+            "when": format_roc_datetime(start),
+        }
+
+    agencies = sorted({agency_of(s) for s in c.seats})
+    return {
+        "city": city,
+        "first": side(c.first.key),
+        "second": side(c.second.key),
+        "seats": sorted(c.seats),
+        "agencies": agencies,
+        "agency_names": [names.get(a, a) for a in agencies],
+        "avoidable": c.avoidable,
+    }
+
+
+def city_conflicts_json(
+    session: Session, registry: SpecRegistry, city: City, start: date, end: date, now: datetime
+) -> list[dict[str, Any]]:
+    """The city's double-bookings in [start, end] (``city_conflicts``), serialised."""
+    found = city_conflicts(session, registry, city, start, end, now)
+    uids = {b.key for c in found for b in (c.first, c.second)}
+    meetings = {
+        o.uid: o for o in session.scalars(select(Occurrence).where(Occurrence.uid.in_(uids)))
+    }
+    names = agency_names(session, city.id)
+    return [conflict_json(c, meetings, names, city.name) for c in found]

@@ -10,7 +10,6 @@ the one query for the city's meetings in the window.
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass
 from datetime import UTC, date, datetime, tzinfo
 
 from sqlalchemy import select
@@ -18,18 +17,11 @@ from sqlalchemy.orm import Session
 
 from meetings.db import Occurrence, Series
 from meetings.kernel.vocabulary import OccurrenceStatus
+from meetings.schedule.citywide import agency_units, required_of
+from meetings.schedule.conflicts import Booking, Diary, seats
 from meetings.schedule.declarations import SeriesSpec
 from meetings.schedule.planning import Placement
 from meetings.schedule.workdays import OfficeCalendar
-
-
-@dataclass(frozen=True)
-class Busy:
-    """A scheduled meeting of the city: when, and which agencies it requires."""
-
-    start_at: datetime
-    end_at: datetime
-    required: frozenset[str]
 
 
 def candidate_days(after: date, deadline: date, calendar: OfficeCalendar) -> list[date]:
@@ -45,25 +37,33 @@ def candidate_days(after: date, deadline: date, calendar: OfficeCalendar) -> lis
 
 
 def first_fit(
-    spec: SeriesSpec, days: Iterable[date], busy: list[Busy], tz: tzinfo, now: datetime
+    spec: SeriesSpec,
+    days: Iterable[date],
+    busy: list[Booking],
+    needed: frozenset[str],
+    tz: tzinfo,
+    now: datetime,
 ) -> Placement | None:
     """The first of ``days`` whose slot (series time and duration) is still to come and
-    clashes with no meeting requiring one of the series' required agencies; None if none."""
-    needed = frozenset(spec.decl.invite.required)
+    clashes with no meeting requiring one of the ``needed`` seats; None if none."""
+    diary = Diary(busy)
     for day in days:
         start = datetime.combine(day, spec.start_time, tz).astimezone(UTC)
-        end = start + spec.duration
         if start <= now:
             continue
-        if not any(b.start_at < end and start < b.end_at and b.required & needed for b in busy):
-            return Placement(start, end, None)
+        trial = Booking(None, start, start + spec.duration, needed)
+        if diary.is_free(trial):
+            return Placement(trial.start_at, trial.end_at, None)
     return None
 
 
-def busy_between(session: Session, city_id: int, start: datetime, end: datetime) -> list[Busy]:
-    """The city's scheduled meetings overlapping [start, end), with their required agencies."""
+def busy_between(session: Session, city_id: int, start: datetime, end: datetime) -> list[Booking]:
+    """The city's scheduled meetings overlapping [start, end), with the seats they require."""
+    units = agency_units(session, city_id)
     rows = session.execute(
-        select(Occurrence.start_at, Occurrence.end_at, Series.spec)
+        select(
+            Occurrence.uid, Occurrence.start_at, Occurrence.end_at, Occurrence.district, Series.spec
+        )
         .join(Series, Series.id == Occurrence.series_id)
         .where(
             Series.city_id == city_id,
@@ -73,6 +73,6 @@ def busy_between(session: Session, city_id: int, start: datetime, end: datetime)
         )
     ).all()
     return [
-        Busy(s, e, frozenset((spec.get("invite") or {}).get("required") or ()))
-        for s, e, spec in rows
+        Booking(uid, s, e, seats(required_of(spec), district, units))
+        for uid, s, e, district, spec in rows
     ]

@@ -25,6 +25,8 @@ from meetings.kernel.vocabulary import (
     OccurrenceStatus,
     Origin,
 )
+from meetings.schedule.citywide import agency_units
+from meetings.schedule.conflicts import seats
 from meetings.schedule.declarations import Condition, RuleNode, SeriesInstance, SeriesSpec
 from meetings.schedule.events import record as record_event
 from meetings.schedule.operations import ChangeReport, apply_placement
@@ -165,14 +167,19 @@ class TriggerContext:
             p = Placement(start, start + spec.duration, "原訂日期已過，儘速召開")
         return p
 
-    def _first_fit(self, spec: SeriesSpec, after: date, deadline: date) -> Placement | None:
+    def _first_fit(
+        self, spec: SeriesSpec, district: str | None, after: date, deadline: date
+    ) -> Placement | None:
         days = candidate_days(after, deadline, self.calendar)
         if not days:
             return None
         lo = datetime.combine(days[0], time.min, self.tz).astimezone(UTC)
         hi = datetime.combine(days[-1], time.max, self.tz).astimezone(UTC)
         busy = busy_between(self.session, self.city.id, lo, hi)
-        return first_fit(spec, days, busy, self.tz, self.now)
+        needed = seats(
+            spec.decl.invite.required, district, agency_units(self.session, self.city.id)
+        )
+        return first_fit(spec, days, busy, needed, self.tz, self.now)
 
     def create(
         self,
@@ -208,7 +215,7 @@ class TriggerContext:
         )
         p = self.placement(spec, nominal)
         if earliest_after is not None:
-            p = self._first_fit(spec, earliest_after, nominal) or p
+            p = self._first_fit(spec, inst.district, earliest_after, nominal) or p
         if existing is not None:
             if existing.status == OccurrenceStatus.CANCELLED:
                 apply_placement(self.session, existing, p, self.now, report)

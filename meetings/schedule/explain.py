@@ -5,18 +5,21 @@ Shared by `liaison series explain` and the admin page, so both always agree.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import replace
 from datetime import date
 from typing import Any
 
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from meetings.db import Series
+from meetings.db import Occurrence, Series
 from meetings.kernel.localtime import local, zone
 from meetings.kernel.rocdate import format_roc_date, format_roc_datetime
+from meetings.kernel.vocabulary import OccurrenceStatus, Origin
 from meetings.schedule.cadence import describe_zh
 from meetings.schedule.declarations import SeriesInstance, SeriesSpec
-from meetings.schedule.planning import POLICY_ZH, PlannedOccurrence, plan_series
+from meetings.schedule.planning import POLICY_ZH, Placement, PlannedOccurrence, plan_series
 from meetings.schedule.registry import SpecRegistry, office_calendar_for
 from meetings.schedule.workdays import HolidayPolicy, OfficeCalendar
 
@@ -35,11 +38,23 @@ def _upcoming(p: PlannedOccurrence, policy: HolidayPolicy, tz: str) -> dict[str,
 
 
 def _instance(
-    spec: SeriesSpec, inst: SeriesInstance, today: date, cal: OfficeCalendar, tz: str, count: int
+    spec: SeriesSpec,
+    inst: SeriesInstance,
+    today: date,
+    cal: OfficeCalendar,
+    tz: str,
+    count: int,
+    stored: Mapping[tuple[str, date], Placement],
 ) -> dict[str, Any]:
     """One instance of a series with its next ``count`` dates (within three years)."""
     horizon = date(today.year + 3, 12, 31)
     planned = plan_series(replace(spec, instances=(inst,)), today, horizon, cal, zone(tz))
+    # Generated meetings are shown where they are: the planner may have moved a free
+    # day off another meeting's agencies (meetings.schedule.placing).
+    planned = [
+        replace(p, placement=stored.get((inst.key, p.nominal_date), p.placement))
+        for p in planned[:count]
+    ]
     return {
         "key": inst.key,
         "title": inst.title,
@@ -47,7 +62,7 @@ def _instance(
         "zone": inst.zone,
         "label": inst.district or inst.zone or "",
         "rrule": inst.cadence.rrule if inst.cadence else None,
-        "next": [_upcoming(p, spec.policy, tz) for p in planned[:count]],
+        "next": [_upcoming(p, spec.policy, tz) for p in planned],
     }
 
 
@@ -79,5 +94,22 @@ def explain_series(session: Session, series: Series, today: date, count: int = 5
     out["adhoc_allowed"] = spec.cadence.adhoc_allowed or spec.decl.adhoc
     cal = office_calendar_for(session, series.city_id)
     tz = series.city.timezone
-    out["instances"] = [_instance(spec, i, today, cal, tz, count) for i in spec.instances]
+    stored = _stored(session, series.id, today)
+    out["instances"] = [_instance(spec, i, today, cal, tz, count, stored) for i in spec.instances]
     return out
+
+
+def _stored(session: Session, series_id: str, today: date) -> dict[tuple[str, date], Placement]:
+    """Where the series' generated, not cancelled cadence meetings from ``today`` on are."""
+    rows = session.scalars(
+        select(Occurrence).where(
+            Occurrence.series_id == series_id,
+            Occurrence.origin == Origin.CADENCE,
+            Occurrence.status != OccurrenceStatus.CANCELLED,
+            Occurrence.nominal_date >= today,
+        )
+    )
+    return {
+        (o.instance_key, o.nominal_date): Placement(o.start_at, o.end_at, o.moved_reason)
+        for o in rows
+    }

@@ -18,12 +18,13 @@ from sqlalchemy.orm import Session
 
 from meetings.db import Occurrence, OutboxEvent, Series
 from meetings.kernel.errors import OperationError
-from meetings.kernel.localtime import local_today, zone
+from meetings.kernel.localtime import local_today
 from meetings.kernel.vocabulary import CancelCause, EventKind, OccurrenceStatus, Origin
+from meetings.schedule.citywide import city_plan
 from meetings.schedule.declarations import SeriesSpec
 from meetings.schedule.events import iso, payload_of
 from meetings.schedule.events import record as record_event
-from meetings.schedule.planning import Placement, PlannedOccurrence, plan_series, uid_for
+from meetings.schedule.planning import Placement, PlannedOccurrence, uid_for
 from meetings.schedule.registry import SpecRegistry
 from meetings.schedule.workdays import OfficeCalendar
 
@@ -331,15 +332,21 @@ def generate_schedule(
         q = q.where(Series.id.in_(list(series_ids)))
     registry = SpecRegistry(session)
     run = _Generation(session, now, create)
-    for series in session.scalars(q):
+    selected = list(session.scalars(q))
+    # Each city is planned as a whole (free days placed off each other's agencies),
+    # so one series generated alone lands where generating them all would put it.
+    plans: dict[str, list[PlannedOccurrence]] = {}
+    for city in {s.city_id: s.city for s in selected if s.active}.values():
+        plans.update(city_plan(session, registry, city, start, end, now))
+    for series in selected:
         calendar = registry.calendar(series.city_id)
         existing = _cadence_meetings(session, series.id, start, end)
         if series.active:
             spec = registry.spec(series)
             if spec.cadence is None:
                 continue
-            tz = zone(series.city.timezone)
-            run.plan(series, spec, existing, plan_series(spec, start, end, calendar, tz))
+            planned = [p for p in plans.get(series.id, ()) if start <= p.nominal_date <= end]
+            run.plan(series, spec, existing, planned)
         run.cancel_unplanned(series, existing.values())
         run.warn_unconfirmed(calendar, start, end)
     session.flush()

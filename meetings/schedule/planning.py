@@ -13,7 +13,7 @@ from meetings.schedule.workdays import HolidayPolicy, OfficeCalendar
 
 # Many series share dates and times (second Wednesdays at 14:00): localising once
 # per (date, time, zone) makes multi-year generation markedly faster.
-_localize = functools.lru_cache(maxsize=65536)(localize)
+localize_cached = functools.lru_cache(maxsize=65536)(localize)
 
 POLICY_ZH = {
     HolidayPolicy.NEXT_WORKING_DAY: "順延至次一上班日",
@@ -55,7 +55,7 @@ def place(
     if actual != nominal:
         why = calendar.day_info(nominal).reason or "非上班日"
         reason = f"{why}，{POLICY_ZH[spec.policy]}"
-    start = _localize(actual, spec.start_time, tz)
+    start = localize_cached(actual, spec.start_time, tz)
     return Placement(start_at=start, end_at=start + spec.duration, moved_reason=reason)
 
 

@@ -8,12 +8,14 @@ from typing import Annotated
 import typer
 from sqlalchemy import select
 
-from meetings.db import Occurrence, Series
+from meetings.cases.lookup import resolve_city
+from meetings.db import City, Occurrence, Series
 from meetings.kernel.localtime import DEFAULT_TIMEZONE, local_today, start_of_day
-from meetings.kernel.rocdate import format_roc_datetime
+from meetings.kernel.rocdate import format_roc_datetime, gregorian_year
 from meetings.kernel.vocabulary import OccurrenceStatus
 from meetings.schedule.occurrences import get_series
 from meetings.schedule.operations import generate_schedule
+from meetings.schedule.registry import SpecRegistry
 from scheduler.cli.common import (
     BadInput,
     JsonOpt,
@@ -24,7 +26,7 @@ from scheduler.cli.common import (
     make_app,
     print_change_report,
 )
-from scheduler.serialization import occurrence_json
+from scheduler.serialization import city_conflicts_json, occurrence_json
 
 schedule_app = typer.Typer(help="Generate and list meetings.", no_args_is_help=True)
 
@@ -120,6 +122,45 @@ def schedule_list(
         if data["moved"]:
             flag += f" [改期: {o.moved_reason}]"
         typer.echo(f"{format_roc_datetime(local)}  {o.title}{flag}  {o.uid} seq={o.sequence}")
+
+
+@schedule_app.command("conflicts")
+@handled
+def schedule_conflicts(
+    year: Annotated[
+        int | None, typer.Option("--year", help="ROC (112) or Gregorian year (default: this year).")
+    ] = None,
+    city: Annotated[str | None, typer.Option("--city", help="Only this city.")] = None,
+    now: NowOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Meetings that need one agency in two places at once (required agencies only)."""
+    application = make_app(now)
+    now_dt = application.clock.now()
+    if year is not None and not (1 <= year <= 300 or 1912 <= year <= 2300):
+        raise BadInput(f"--year: {year} is neither an ROC (e.g. 112) nor a Gregorian year")
+    y = gregorian_year(year) if year is not None else local_today(now_dt, DEFAULT_TIMEZONE).year
+    found: list[dict[str, object]] = []
+    with application.transaction() as session:
+        cities = [resolve_city(session, city)] if city else session.scalars(select(City)).all()
+        registry = SpecRegistry(session)
+        for c in sorted(cities, key=lambda c: c.name):
+            found += city_conflicts_json(
+                session, registry, c, date(y, 1, 1), date(y, 12, 31), now_dt
+            )
+    if as_json:
+        emit_json({"year": y, "conflicts": found})
+        return
+    for item in found:
+        a, b = item["first"], item["second"]
+        assert isinstance(a, dict) and isinstance(b, dict)
+        flag = "  [可避免：schedule generate 會移開]" if item["avoidable"] else ""
+        typer.echo(
+            f"{a['when']}  {a['title']} × {b['when']} {b['title']}"
+            f"  共同應出席：{'、'.join(item['agency_names'])}{flag}"  # type: ignore[arg-type]
+        )
+    avoidable = sum(1 for item in found if item["avoidable"])
+    typer.echo(f"{len(found)} conflicts ({avoidable} avoidable) in {y} (民國{y - 1911}年)")
 
 
 def register(app: typer.Typer) -> None:

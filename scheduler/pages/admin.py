@@ -14,7 +14,7 @@ from fastapi.responses import Response
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from meetings.db import Closure, Occurrence, Series
+from meetings.db import City, Closure, Occurrence, Series
 from meetings.kernel.errors import OperationError
 from meetings.kernel.localtime import local, local_today
 from meetings.kernel.rocdate import (
@@ -29,6 +29,7 @@ from meetings.kernel.vocabulary import Role
 from meetings.schedule.adhoc import add_adhoc_meeting
 from meetings.schedule.closures import add_closure
 from meetings.schedule.explain import explain_series
+from meetings.schedule.registry import SpecRegistry
 from meetings.schedule.spans import parse_duration
 from scheduler.pages.localdays import viewer_today
 from scheduler.pages.rendering import (
@@ -40,6 +41,7 @@ from scheduler.pages.rendering import (
     render,
 )
 from scheduler.pages.session import CurrentVisit, Visit
+from scheduler.serialization import city_conflicts_json
 
 router = APIRouter(include_in_schema=False)
 CLOSURES_SHOWN = timedelta(days=365)  # the closures list goes back a year
@@ -79,7 +81,27 @@ def admin_series(v: CurrentVisit) -> Response:
             select(Series).where(scope.series()).order_by(Series.city_id, Series.id)
         ).all()
         shown = [explained(session, s, v.site.now()) for s in series]
-    return render(v, "admin_series.html", series=shown)
+        clashes = upcoming_conflicts(session, scope.city_names(session), v.site.now())
+    return render(v, "admin_series.html", series=shown, conflicts=clashes)
+
+
+def upcoming_conflicts(
+    session: Session, cities: list[tuple[int, str]], now: datetime
+) -> list[dict[str, Any]]:
+    """Double-bookings from each city's today to the end of next year (as the CLI's)."""
+    registry = SpecRegistry(session)
+    out: list[dict[str, Any]] = []
+    for city_id, _name in cities:
+        city = session.get(City, city_id)
+        assert city is not None
+        today = local_today(now, city.timezone)
+        out += city_conflicts_json(
+            session, registry, city, today, date(today.year + 1, 12, 31), now
+        )
+    for c in out:
+        for side in ("first", "second"):
+            c[side]["url"] = meeting_url(c[side]["uid"])
+    return out
 
 
 # -- ad-hoc meetings -------------------------------------------------------------------------

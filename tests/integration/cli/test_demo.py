@@ -54,6 +54,7 @@ def test_demo_once_then_serve_sink_server_and_daemon(tmp_path: Path, env: dict[s
     assert res.returncode == 0, res.stderr
     out = res.stdout
     assert "meetings generated for 3 cities" in out
+    assert re.search(r"Double-booked required agencies \d+–\d+: 0 \(0 avoidable\)", out), out
     assert re.search(r"http://127\.0\.0\.1:8000/feeds/[A-Za-z0-9_-]{40,}\.ics", out)
     m = re.search(r"Notifications: sent (\d+), failed 0, .* — (\d+) messages in (\S+)/\*\.eml", out)
     assert m is not None, out
