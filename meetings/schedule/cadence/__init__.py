@@ -25,6 +25,10 @@ is an RFC 5545 recurrence rule (as python-dateutil reads it, without the ``RRULE
    such as 得視需要召開不定期會議 sets ``adhoc_allowed``. Anything else is an error that quotes
    the phrase: a cadence is never guessed.
 
+A phrase that only says 不定期 (``不定期``, ``不定期召開``, ``視需要召開``, ``必要時召開``) is an
+*irregular* cadence: ``irregular`` is set, ``rrule`` is "", it expands to no dates and its
+cycle is the calendar month. Its series has ad-hoc meetings only (``liaison meetings add``).
+
 Anchor month
 ------------
 Cycles longer than a month are aligned to ``anchor_month`` (default January): every 4 months

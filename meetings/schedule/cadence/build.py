@@ -24,7 +24,7 @@ def for_instance(cadence: Cadence, index: int) -> Cadence:
     instance if the declaration does not pin one, else ``cadence`` unchanged."""
     if index < 0:
         raise ValueError("instance index must be >= 0")
-    if cadence.pins_day:
+    if cadence.pins_day or cadence.irregular:
         return cadence
     parts = split_rule(cadence.rrule)
     if parts.get("FREQ") == "WEEKLY":
@@ -162,4 +162,21 @@ def listed_months(
         fan_out=fan_out,
         adhoc=adhoc,
         source=source,
+    )
+
+
+def irregular_cadence(anchor: int, *, source: str) -> Cadence:
+    """不定期: no rule and no calendar dates; the series has ad-hoc meetings only."""
+    return Cadence(
+        rrule="",
+        dtstart=date(2000, anchor, 1),
+        anchor_month=anchor,
+        period_months=None,
+        period_days=None,
+        months=None,
+        pins_day=False,
+        fan_out=None,
+        adhoc_allowed=True,
+        source=source,
+        irregular=True,
     )

@@ -48,9 +48,13 @@ def cycle_of(cadence: Cadence, nominal: date) -> tuple[date, date]:
     months: from the 1st of a listed month to the day before the 1st of the next listed month.
     Weekly and daily: blocks of ``period_days`` days aligned to ``dtstart``. Other rules: from
     the 1st of the month of one occurrence to the day before the month of the next.
+    Irregular (不定期): the calendar month of the meeting, as for a series without a cadence.
     """
     if isinstance(nominal, datetime):
         nominal = nominal.date()
+    if cadence.irregular:
+        mi = month_index(nominal)
+        return month_start(mi), month_start(mi + 1) - timedelta(days=1)
     if cadence.period_days is not None:
         step = cadence.period_days
         offset = (nominal - cadence.dtstart).days // step * step

@@ -10,6 +10,7 @@ from meetings.schedule.cadence.model import Cadence
 from meetings.schedule.cadence.ruletext import byday_items, split_rule, until_date
 
 _PERIOD_ZH = {1: "每月", 3: "每季", 6: "每半年", 12: "每年"}
+IRREGULAR_ZH = "不定期召開（不自動排定，由秘書單位視需要新增會議）"
 
 
 def _day_zh(key: str, value: str) -> str | None:
@@ -63,6 +64,8 @@ def _monthly_zh(cadence: Cadence, parts: Mapping[str, str], once: str, tail: str
 
 def describe_zh(cadence: Cadence) -> str:
     """A short Chinese description, e.g. ``每4個月1次（3月、7月、11月），第2個星期三``."""
+    if cadence.irregular:
+        return IRREGULAR_ZH
     parts = split_rule(cadence.rrule)
     freq = parts.get("FREQ")
     tail = ""

@@ -240,4 +240,6 @@ def expand(cadence: Cadence, start: date, end: date) -> list[date]:
         start = start.date()
     if isinstance(end, datetime):
         end = end.date()
+    if cadence.irregular:
+        return []  # 不定期: every meeting of the series is added by hand
     return expand_rule(cadence.rrule, cadence.dtstart, start, end)

@@ -23,7 +23,8 @@ class Cadence:
     ``months`` lists the months of every year a monthly-or-longer cadence meets in; it is None
     when it meets every month, for sub-monthly cadences, and when the months change from year
     to year (e.g. every 5 months). ``period_months`` is the regular cycle (1, 2, 3, 4, 6 or 12
-    months) or None; ``period_days`` is the cycle of weekly and daily rules.
+    months) or None; ``period_days`` is the cycle of weekly and daily rules. An ``irregular``
+    cadence (不定期) has no rule and no dates: its series meets only when a meeting is added.
     """
 
     rrule: str
@@ -36,6 +37,8 @@ class Cadence:
     fan_out: int | None
     adhoc_allowed: bool
     source: str
+    # 不定期: no calendar meetings at all, only ad-hoc ones; ``rrule`` is then "".
+    irregular: bool = False
 
 
 def spread_slot(index: int) -> tuple[int, str]:

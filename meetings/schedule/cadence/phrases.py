@@ -5,6 +5,8 @@
 ``每月5區各召開1次`` (5 zones, each monthly). Chinese numerals and full-width characters are
 accepted; the prefixes 原則/原則上/預計 are ignored, a clause naming the chair (由…擔任主席,
 由…主持) is ignored, and a clause such as 得視需要召開不定期會議 sets ``adhoc_allowed``.
+A phrase that is only such a clause — ``不定期``, ``不定期召開``, ``視需要召開``, ``必要時召開``,
+``得視需要召開不定期會議`` — is an irregular cadence: no calendar meetings, ad-hoc ones only.
 Anything else is an error that quotes the phrase: a cadence is never guessed.
 """
 
@@ -14,12 +16,18 @@ import re
 import unicodedata
 from dataclasses import dataclass
 
-from meetings.schedule.cadence.build import listed_months, periodic, regular_period, weekly_cadence
+from meetings.schedule.cadence.build import (
+    irregular_cadence,
+    listed_months,
+    periodic,
+    regular_period,
+    weekly_cadence,
+)
 from meetings.schedule.cadence.model import Cadence, CadenceError
 
 _HINT = (
     "write it as 每月召開1次, 每季召開1次, 每4個月召開1次, 每半年召開1次, 每年召開2次, "
-    "3月、7月、11月 or give {rrule: ...}"
+    "3月、7月、11月, 不定期 (ad-hoc meetings only) or give {rrule: ...}"
 )
 _CN_DIGITS = {
     "零": 0, "〇": 0, "一": 1, "二": 2, "兩": 2, "两": 2, "三": 3, "四": 4,
@@ -48,6 +56,11 @@ _MONTH_LIST = re.compile(
 _ADHOC = re.compile(
     r"(?:並|另|且)?(?:得|可)?(?:視需要|視實際需要|必要時)(?:得|可)?(?:並)?"
     r"(?:召開|加開|另行召開|隨時召開|召集)(?:不定期|臨時)(?:會議|會)?"
+)
+# 不定期 on its own: the series meets only when someone calls a meeting.
+_IRREGULAR = re.compile(
+    r"不定期(?:召開|辦理|舉行|舉辦)?(?:會議|會)?"
+    r"|(?:視(?:實際)?需要|必要時|視情況|遇案)(?:召開|辦理|舉行|舉辦|召集)(?:會議|會)?"
 )
 # Who chairs the meeting: 由市府一層首長擔任主席, 由本府秘書長以上層級主持, 主席由市長擔任.
 _CHAIR = re.compile(
@@ -82,7 +95,8 @@ def _fail(source: str, reason: str | None = None) -> CadenceError:
 
 @dataclass(frozen=True)
 class _Clauses:
-    """What the clauses of a phrase say: the cycle, the listed months, ad-hoc meetings."""
+    """What the clauses of a phrase say: the cycle, the listed months, ad-hoc meetings
+    (``adhoc``: 得視需要召開不定期會議 and the like, which alone make the phrase irregular)."""
 
     core: re.Match[str] | None
     month_list: re.Match[str] | None
@@ -110,13 +124,13 @@ def _read_clauses(text: str, source: str) -> _Clauses:
                 raise _fail(source, "it lists months twice")
             month_list = lm
             continue
-        if _ADHOC.fullmatch(clause):
+        if _ADHOC.fullmatch(clause) or _IRREGULAR.fullmatch(body):
             adhoc = True
             continue
         if _CHAIR.fullmatch(clause):
             continue
         raise _fail(source)
-    if core is None and month_list is None:
+    if core is None and month_list is None and not adhoc:
         raise _fail(source)
     return _Clauses(core, month_list, adhoc)
 
@@ -237,6 +251,8 @@ def parse_phrase(phrase: str, anchor_month: int | None) -> Cadence:
     source = phrase.strip()
     clauses = _read_clauses(_normalise_phrase(phrase), source)
     months = _listed(clauses.month_list, source) if clauses.month_list is not None else None
+    if clauses.core is None and months is None:
+        return irregular_cadence(anchor_month or 1, source=source)
     if clauses.core is None:
         assert months is not None
         return listed_months(

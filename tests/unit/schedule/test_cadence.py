@@ -129,7 +129,7 @@ def test_irregular_month_list() -> None:
         "每年召開5次",
         "每5個月召開1次",
         "每月",
-        "不定期召開",
+        "不定期喝茶",
         "每月召開1次，但7月停開",
         "每月召開1次，每季召開1次",
         "13月",
@@ -153,8 +153,32 @@ def test_unknown_phrase_message() -> None:
         parse_cadence("每兩週喝茶")
     assert str(info.value) == (
         'cannot understand cadence "每兩週喝茶"; write it as 每月召開1次, 每季召開1次, '
-        "每4個月召開1次, 每半年召開1次, 每年召開2次, 3月、7月、11月 or give {rrule: ...}"
+        "每4個月召開1次, 每半年召開1次, 每年召開2次, 3月、7月、11月, 不定期 (ad-hoc meetings only) "
+        "or give {rrule: ...}"
     )
+
+
+@pytest.mark.parametrize(
+    "phrase",
+    ["不定期", "不定期召開", "原則上不定期召開會議", "視需要召開", "必要時召開", "得視需要召開不定期會議。",
+     "由警察局主持，不定期辦理"],
+)  # fmt: skip
+def test_irregular_phrase_has_no_dates(phrase: str) -> None:
+    """不定期: no rule, no calendar dates, the calendar month as its cycle, ad-hoc only."""
+    c = parse_cadence(phrase, anchor_month=3)
+    assert c.irregular and c.adhoc_allowed and c.rrule == ""
+    assert c.source == phrase
+    assert expand(c, date(2023, 1, 1), date(2030, 12, 31)) == []
+    assert cycle_of(c, date(2023, 2, 14)) == (date(2023, 2, 1), date(2023, 2, 28))
+    assert for_instance(c, 7) is c  # per-district: every district is ad-hoc only too
+    assert describe_zh(c) == "不定期召開（不自動排定，由秘書單位視需要新增會議）"
+
+
+def test_irregular_clause_beside_a_cycle_only_allows_adhoc() -> None:
+    """With a cycle, 視需要召開 / 不定期召開 adds ad-hoc meetings; it does not drop the cycle."""
+    for phrase in ("每季召開1次，必要時召開", "每季召開1次，不定期召開"):
+        c = parse_cadence(phrase)
+        assert not c.irregular and c.adhoc_allowed and c.rrule == QUARTERLY
 
 
 def test_weekly_phrase() -> None:
