@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from datetime import UTC, date, datetime
 
-from sqlalchemy import Select, exists, func, select
+from sqlalchemy import Select, func, select
 from sqlalchemy.orm import Session
 
 from meetings.agendas.action_items import ItemScope, open_action_items_for
@@ -18,11 +18,11 @@ from meetings.agendas.model import (
     agenda_from_json,
     build_agenda,
 )
+from meetings.cases.discussed import discussed
 from meetings.db import (
     Agency,
     AgendaCase,
     Case,
-    CaseDiscussion,
     CaseEvent,
     CaseListing,
     FrozenAgenda,
@@ -32,6 +32,7 @@ from meetings.db import (
 from meetings.kernel.localtime import local
 from meetings.kernel.vocabulary import CASE_EVENT_ZH, OccurrenceStatus
 from meetings.schedule.declarations import SeriesDecl
+from meetings.schedule.units import unit_for
 
 
 def meeting_info(occ: Occurrence, decl: SeriesDecl, agencies: dict[str, str]) -> MeetingInfo:
@@ -52,13 +53,17 @@ def meeting_info(occ: Occurrence, decl: SeriesDecl, agencies: dict[str, str]) ->
     )
 
 
-def agency_names(session: Session, city_ids: Iterable[int]) -> dict[int, dict[str, str]]:
-    """Section 三: the names of the cities' agencies, by city and code (one query)."""
-    out: dict[int, dict[str, str]] = {cid: {} for cid in city_ids}
-    for city_id, code, name in session.execute(
-        select(Agency.city_id, Agency.code, Agency.name).where(Agency.city_id.in_(list(out)))
-    ):
-        out[city_id][code] = name
+def agency_names(
+    session: Session, keys: Iterable[tuple[int, str | None]]
+) -> dict[tuple[int, str | None], dict[str, str]]:
+    """Section 三: the agencies' names by (city, district) and code (one query); at a
+    district's meeting an agency is named as its unit there (中壢分局)."""
+    out: dict[tuple[int, str | None], dict[str, str]] = {key: {} for key in keys}
+    cities = {cid for cid, _ in out}
+    for agency in session.scalars(select(Agency).where(Agency.city_id.in_(cities))):
+        for (cid, district), names in out.items():
+            if cid == agency.city_id:
+                names[agency.code] = unit_for(agency, district).name
     return out
 
 
@@ -188,14 +193,15 @@ def listing_page(
     """The open, undiscussed listings a meeting may take, oldest first, up to max_cases.
 
     The page is chosen on the listings index alone (it carries the case number and
-    district); only the chosen few cases are then read. Each row also carries the
-    rule title and the total count before the limit.
+    district); only the chosen few cases are then read. Listings discussed for this
+    meeting's series instance (:mod:`meetings.cases.discussed`) are left out. Each row
+    also carries the rule title and the total count before the limit.
     """
     day = local(occ.start_at, occ.series.city.timezone).date()
-    discussed = exists().where(
-        CaseDiscussion.case_no == CaseListing.case_no,
-        CaseDiscussion.discussed_on >= CaseListing.listed_at,
-        CaseDiscussion.occurrence_uid != occ.uid,
+    # One rule with BC3.1 and escalation (meetings.cases.discussed): a held meeting of
+    # this meeting's series instance discussed the case on or after its listing date.
+    already = discussed(
+        CaseListing.case_no, CaseListing.listed_at, occ.instance_key, besides=occ.uid
     )
     page = (
         select(
@@ -211,7 +217,7 @@ def listing_page(
             ListingRule.rule_id == decl.agenda.listing_rule,
             CaseListing.delisted_at.is_(None),
             CaseListing.listed_at <= day,
-            ~discussed,
+            ~already,
         )
         .order_by(CaseListing.listed_at, CaseListing.case_no)
         .limit(decl.agenda.max_cases)
@@ -276,7 +282,7 @@ def build_agendas(
             frozen[uid] = agenda_from_json(content, zones[uid])
     todo = [o for o in occs if o.uid not in frozen]
     city_ids = {o.series.city_id for o in todo}
-    agencies = agency_names(session, city_ids) if todo else {}
+    agencies = agency_names(session, {(o.series.city_id, o.district) for o in todo}) if todo else {}
     titles = rule_titles(session, city_ids) if todo else {}
     prev = previous_meeting_days(session, todo)
     scopes = {o.id: section_two_scope(o) for o in todo}
@@ -288,7 +294,7 @@ def build_agendas(
         decl = decls.get(occ.series_id)
         if decl is None:
             decl = decls[occ.series_id] = SeriesDecl.model_validate(occ.series.spec)
-        names = agencies.get(occ.series.city_id, {})
+        names = agencies.get((occ.series.city_id, occ.district), {})
         day = prev.get(occ.id)
         title: str | None = None
         if occ.case_no is not None:

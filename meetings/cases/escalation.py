@@ -12,10 +12,10 @@ from typing import Any
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
+from meetings.cases.discussed import discussed_listings
 from meetings.cases.triggers import instance_for_case
 from meetings.db import (
     Case,
-    CaseDiscussion,
     CaseListing,
     City,
     ListingRule,
@@ -32,7 +32,6 @@ from meetings.schedule.spans import parse_span, shift
 # The fewest calendar days a window of one unit can span: listings younger than this
 # cannot be overdue, so they are not even read.
 MIN_DAYS_PER_UNIT = {"d": 1, "wd": 1, "w": 7, "mo": 28}
-CHUNK = 500  # case numbers per IN (...) look-up
 
 
 def check_escalations(session: Session, now: datetime) -> list[dict[str, Any]]:
@@ -59,16 +58,15 @@ def _escalate_rule(session: Session, rule: ListingRule, now: datetime) -> list[d
     if not rows:
         return []
     calendar = office_calendar_for(session, city.id)
-    discussed = _last_discussed(session, [c.case_no for _l, c in rows])
     series = series_for_rule(session, city.id, rule.rule_id)
+    deadlines = {listing.id: shift(listing.listed_at, span, calendar) for listing, _c in rows}
+    overdue = [(listing, case) for listing, case in rows if today > deadlines[listing.id]]
+    discussed = _discussed(session, overdue, series)
     raised = []
-    for listing, case in rows:
-        deadline = shift(listing.listed_at, span, calendar)
-        if today <= deadline:
+    for listing, case in overdue:
+        if listing.id in discussed:
             continue
-        last = discussed.get(case.case_no)
-        if last is not None and last >= listing.listed_at:
-            continue
+        deadline = deadlines[listing.id]
         nxt = next_meeting(session, series, case.district, now)
         payload = _payload(city, case, rule, listing, deadline, series, nxt)
         if _claim(session, listing, now):
@@ -103,17 +101,18 @@ def _candidates(
     return [(listing, case) for listing, case in rows]
 
 
-def _last_discussed(session: Session, numbers: list[str]) -> dict[str, date]:
-    """The latest discussion day of each of these cases."""
-    discussed: dict[str, date] = {}
-    for i in range(0, len(numbers), CHUNK):
-        for case_no, on in session.execute(
-            select(CaseDiscussion.case_no, CaseDiscussion.discussed_on).where(
-                CaseDiscussion.case_no.in_(numbers[i : i + CHUNK])
-            )
-        ):
-            discussed[case_no] = max(on, discussed.get(case_no, on))
-    return discussed
+def _discussed(
+    session: Session, rows: list[tuple[CaseListing, Case]], series: list[tuple[Series, SeriesSpec]]
+) -> set[int]:
+    """The listings discussed (:mod:`meetings.cases.discussed`) for the meeting group that
+    covers the case's district, in any of the rule's series: the groups that could take it."""
+    wanted = [
+        (listing.id, case.case_no, listing.listed_at, inst.key)
+        for listing, case in rows
+        for _s, spec in series
+        if (inst := instance_for_case(spec, case.district)) is not None
+    ]
+    return discussed_listings(session, wanted)
 
 
 def _payload(

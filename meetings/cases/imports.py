@@ -50,6 +50,19 @@ def derived_events(old: Case | None, row: CaseRow, today: date) -> list[tuple[st
     return events
 
 
+def event_days(old: Case | None, row: CaseRow, today: date) -> dict[str, date]:
+    """The row's dated events a new listing may take its date from, by field: all of a
+    new case's dates, only the changed ones of a known case; none later than today."""
+    out: dict[str, date] = {}
+    for name in ("reported_at", "rereported_at", "order_expiry"):
+        day = getattr(row, name)
+        if day is None or day > today:
+            continue
+        if old is None or getattr(old, name) != day:
+            out[name] = day
+    return out
+
+
 class _Importer:
     """One import: the city's cases, rules and triggered series, loaded once."""
 
@@ -79,6 +92,7 @@ class _Importer:
         """Upsert one row; an unchanged row changes nothing else."""
         old = self.existing.get(row.case_no)
         events = derived_events(old, row, self.today)
+        days = event_days(old, row, self.today)  # before the update overwrites ``old``
         case = self._create(row) if old is None else self._update(old, row)
         if case is None:
             return
@@ -90,7 +104,7 @@ class _Importer:
             report.events.append((case.case_no, kind, at.isoformat()))
         past = [at for _k, at in events if at <= self.today]
         on = max(past) if past else self.today
-        report.listing.merge(evaluate_listings(self.session, case, self.rules, on, self.now))
+        report.listing.merge(evaluate_listings(self.session, case, self.rules, on, self.now, days))
         for kind, at in events:
             report.meetings.merge(self.triggers.on_event(case, kind, at, report.warnings))
 

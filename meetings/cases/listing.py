@@ -91,3 +91,41 @@ def matches(node: Mapping[str, Any], facts: Mapping[str, Any]) -> bool:
     if node.get("not") is not None:
         return not matches(node["not"], facts)
     raise ValueError("a rule group needs one of all, any, not")
+
+
+# The rule fields whose event carries its own date in the export. Every other field a
+# rule may test (type, SDM risk, TIPVDA score, service, status …) has no date column of
+# its own and arrives with the report, so its event is the report (``reported_at``).
+EVENT_DATE_FIELD = {
+    "rereported_at": "rereported_at",
+    "rereported_during_service": "rereported_at",
+    "order_expiry": "order_expiry",
+}
+
+
+def rule_fields(node: Mapping[str, Any]) -> set[str]:
+    """The fields a rule (or group, or condition) tests."""
+    if "field" in node:
+        return {node["field"]}
+    found: set[str] = set()
+    for key in ("all", "any"):
+        for child in node.get(key) or ():
+            found |= rule_fields(child)
+    if node.get("not") is not None:
+        found |= rule_fields(node["not"])
+    return found
+
+
+def listing_date(node: Mapping[str, Any], event_days: Mapping[str, date], default: date) -> date:
+    """The listing date of a case that starts to meet rule ``node``: the date of the event
+    that made it meet the rule.
+
+    ``event_days`` are the dated events of the change being evaluated, by field
+    (``reported_at``, ``rereported_at``, ``order_expiry``; none later than today). The
+    latest of those the rule looks at wins; when the rule looks at none of them (a
+    re-import that only changed a score or a service, which have no date in the row),
+    ``default``.
+    """
+    wanted = {EVENT_DATE_FIELD.get(f, "reported_at") for f in rule_fields(node)}
+    days = [day for name, day in event_days.items() if name in wanted]
+    return max(days) if days else default

@@ -6,7 +6,7 @@ The rules themselves are evaluated by the pure :mod:`meetings.cases.listing`.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from pathlib import Path
@@ -15,7 +15,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from meetings.cases.listing import facts_of, matches
+from meetings.cases.listing import facts_of, listing_date, matches
 from meetings.db import Case, CaseListing, City, CitySettings, ListingRule
 from meetings.kernel.localtime import local_today
 from meetings.kernel.vocabulary import CaseStatus
@@ -103,9 +103,18 @@ class ListingChange:
 
 
 def evaluate_listings(
-    session: Session, case: Case, rules: Sequence[ListingRule], on: date, now: datetime
+    session: Session,
+    case: Case,
+    rules: Sequence[ListingRule],
+    on: date,
+    now: datetime,
+    event_days: Mapping[str, date] | None = None,
 ) -> ListingChange:
-    """List or delist ``case`` under each rule as of ``on`` (history is kept)."""
+    """List or delist ``case`` under each rule as of ``on`` (history is kept).
+
+    A new listing is dated by the event that made the case meet the rule: the latest of
+    ``event_days`` the rule looks at (:func:`meetings.cases.listing.listing_date`), else ``on``.
+    """
     change = ListingChange()
     open_rows = {
         lst.rule_id: lst
@@ -130,7 +139,7 @@ def evaluate_listings(
                     rule_id=rule.id,
                     case_no=case.case_no,
                     district=case.district,
-                    listed_at=on,
+                    listed_at=listing_date(rule.spec, event_days or {}, on),
                     created_at=now,
                 )
             )

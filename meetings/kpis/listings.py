@@ -1,5 +1,7 @@
 """BC3.1: listed cases discussed at the meetings of their series instance, and how soon.
 
+"Discussed" is the agenda's rule, written once in :mod:`meetings.cases.discussed`.
+
 Three statements whatever the number of series: listed cases per (rule, district);
 then the (instance, case) pairs discussed in time, aggregated per instance and in total
 with the median taken by window functions. The counting rules are in
@@ -30,9 +32,10 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Session
 
-from meetings.db import Case, CaseDiscussion, CaseListing, HeldMeeting, ListingRule, Occurrence
+from meetings.cases.discussed import counts_as_discussion, discussion_day, with_meetings
+from meetings.db import Case, CaseDiscussion, CaseListing, ListingRule
 from meetings.kpis.formulas import RowCounts
-from meetings.kpis.selection import days_between, held, held_day
+from meetings.kpis.selection import days_between
 from meetings.schedule.cycles import HELD_AT_MAX_SHIFT
 
 
@@ -109,15 +112,27 @@ def _instance_rules(members: Sequence[RowCounts]) -> CTE:
 def _first_discussions(
     session: Session, fl: CTE, mapping: CTE, start: date, as_of: date
 ) -> Subquery:
-    """(instance, case, days from first listing to first discussion) for each pair."""
-    day = held_day()
-    return (
+    """(instance, case, days from first listing to first discussion) for each pair.
+
+    A pair counts by the one rule of :mod:`meetings.cases.discussed` (the agenda's): a
+    held meeting of that instance discussed the case on or after its first listing.
+    """
+    day = discussion_day()
+    q = (
         select(
-            Occurrence.instance_key.label("k"),
+            mapping.c.k.label("k"),
             fl.c.case_no.label("case_no"),
             days_between(session, func.min(day), func.min(fl.c.listed_on)).label("days"),
         )
         .select_from(fl)
+        .join(
+            mapping,
+            and_(
+                mapping.c.city_id == fl.c.city_id,
+                mapping.c.rule == fl.c.rule,
+                or_(mapping.c.district.is_(None), mapping.c.district == fl.c.district),
+            ),
+        )
         .join(
             CaseDiscussion,
             and_(
@@ -128,19 +143,11 @@ def _first_discussions(
                 CaseDiscussion.discussed_on <= as_of + HELD_AT_MAX_SHIFT,
             ),
         )
-        .join(Occurrence, Occurrence.uid == CaseDiscussion.occurrence_uid)
-        .join(
-            mapping,
-            and_(
-                mapping.c.k == Occurrence.instance_key,
-                mapping.c.city_id == fl.c.city_id,
-                mapping.c.rule == fl.c.rule,
-                or_(mapping.c.district.is_(None), mapping.c.district == fl.c.district),
-            ),
-        )
-        .outerjoin(HeldMeeting, HeldMeeting.occurrence_id == Occurrence.id)
-        .where(held(), day >= fl.c.listed_on, day <= as_of)
-        .group_by(Occurrence.instance_key, fl.c.case_no)
+    )
+    return (
+        with_meetings(q)
+        .where(counts_as_discussion(fl.c.case_no, fl.c.listed_on, mapping.c.k), day <= as_of)
+        .group_by(mapping.c.k, fl.c.case_no)
         .subquery("first_discussion")
     )
 

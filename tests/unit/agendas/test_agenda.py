@@ -26,6 +26,7 @@ from meetings.db import AgendaCase, Occurrence
 from meetings.kernel.rocdate import zh_num
 from meetings.kernel.yamlsource import load_yaml
 from meetings.records.discussions import record_discussions
+from meetings.records.held import mark_held
 from meetings.schedule.config_build import build_config
 from notifications.agenda_mail import agenda_for_email
 from scheduler.bootstrap import App
@@ -98,6 +99,12 @@ def test_agenda_query_oldest_first_carry_over_and_discussion(
     clock.set(taipei(2023, 1, 12, 9, 0))
     with app.transaction() as s:
         record_discussions(s, JAN, ["CP-002", "CP-001"], clock.now())
+    # A meeting not recorded as held has discussed nothing (meetings.cases.discussed).
+    assert case_nos(app, FEB, clock.now()) == [("CP-002", True), ("CP-001", True)]
+    with app.transaction() as s:
+        jan = s.scalar(select(Occurrence).where(Occurrence.uid == JAN))
+        assert jan is not None
+        mark_held(s, jan, clock.now())
     assert case_nos(app, FEB, clock.now()) == [("CP-003", True)]
     # Zoned DV meetings take the cases of their zone's districts only.
     north = uid("dv-zones-z1", "20230119")

@@ -19,10 +19,11 @@ from meetings.cases.events import record_case_event
 from meetings.cases.importing import read_cases
 from meetings.cases.listing import matches
 from meetings.cases.masking import mask_name
-from meetings.db import Case, CaseListing, ListingRule, OutboxEvent
+from meetings.db import Case, CaseListing, ListingRule, Occurrence, OutboxEvent
 from meetings.kernel.errors import OperationError
 from meetings.kernel.yamlsource import load_yaml
 from meetings.records.discussions import record_discussions
+from meetings.records.held import mark_held
 from meetings.schedule.config_build import build_config
 from scheduler.bootstrap import App
 from scheduler.clock import FixedClock
@@ -133,13 +134,15 @@ def test_import_masks_upserts_and_lists(app: App, tmp_path: Path) -> None:
     }
     assert got["DV-001"].reported_at == date(2023, 1, 2)  # 112/01/02
     assert got["CP-002"].status == "開案"  # 處遇中 is an open case
-    # Listed with the date of the re-report; DV cases on the import day (2023-01-01).
+    # Listed on the date of the event that met the rule: the re-report for CP cases (the
+    # rule looks at it), the report for DV ones (DV-002, 2022-12-28); DV-001's report
+    # (2023-01-02) is after the import day, so it is listed on the import day (2023-01-01).
     assert listings(app) == [
         ("CP-001", "cp-high-risk", "2022-12-20", None, None),
         ("CP-002", "cp-high-risk", "2022-11-15", None, None),
         ("CP-003", "cp-high-risk", "2022-12-28", None, None),
         ("DV-001", "dv-high-risk", "2023-01-01", None, None),
-        ("DV-002", "dv-high-risk", "2023-01-01", None, None),
+        ("DV-002", "dv-high-risk", "2022-12-28", None, None),
     ]
     # Re-import: CP-004 becomes high risk (listed), CP-003 drops to 中 (delisted), rest unchanged.
     rows = list(ROWS)
@@ -398,9 +401,12 @@ def test_escalation_is_raised_once_per_listing(app: App, tmp_path: Path, clock: 
         assert [(e.occurrence_uid, e.payload["rule"]) for e in ev] == [
             (uid("cp-network", "20230208"), "cp-high-risk")
         ]
-    # CP-001 is discussed at the February meeting; CP-003 (due 2023-02-26) is not.
+    # CP-001 is discussed at the February meeting (held); CP-003 (due 2023-02-26) is not.
     clock.set(taipei(2023, 2, 9, 9, 0))
     with app.transaction() as s:
+        feb = s.scalar(select(Occurrence).where(Occurrence.uid == uid("cp-network", "20230208")))
+        assert feb is not None
+        mark_held(s, feb, clock.now())
         assert record_discussions(s, uid("cp-network", "20230208"), ["CP-001"], clock.now()) == [
             "CP-001"
         ]
