@@ -21,6 +21,7 @@ from meetings.access.feeds import FeedScope
 from meetings.db import Agency, Occurrence, OutboxEvent, Series
 from meetings.kernel.localtime import day_span, local_today, start_of_day
 from meetings.kernel.vocabulary import REVISION_KINDS, OccurrenceStatus
+from meetings.schedule.units import unit_for
 from notifications.ics import FeedEvent
 
 WINDOW_BACK = relativedelta(months=6)
@@ -77,7 +78,7 @@ def feed_snapshot(session: Session, scope: FeedScope, now: datetime, base_url: s
         scope.occurrence_filter(), Occurrence.start_at >= start, Occurrence.start_at < end
     )
     rows = _revised_meetings(session, in_window)
-    orgs = organizers(session, {r.series_id for r in rows})
+    orgs = organizers(session, {(r.series_id, r.district) for r in rows})
     base = base_url.rstrip("/")
     events = [_feed_event(r, orgs, base, now) for r in rows]
     # Last-Modified never goes back: the window slides at local midnight (a meeting
@@ -89,7 +90,9 @@ def feed_snapshot(session: Session, scope: FeedScope, now: datetime, base_url: s
     )
 
 
-def _revised_meetings(session: Session, in_window: ColumnElement[bool]) -> Sequence[Row[Any]]:
+def _revised_meetings(
+    session: Session, in_window: ColumnElement[bool]
+) -> Sequence[Row[*tuple[Any, ...]]]:
     """The meetings ``in_window``, each with ``at``: the time of its newest revision event."""
     revisions = (
         select(
@@ -107,6 +110,7 @@ def _revised_meetings(session: Session, in_window: ColumnElement[bool]) -> Seque
         select(
             Occurrence.uid,
             Occurrence.series_id,
+            Occurrence.district,
             Occurrence.sequence,
             Occurrence.start_at,
             Occurrence.end_at,
@@ -124,13 +128,13 @@ def _revised_meetings(session: Session, in_window: ColumnElement[bool]) -> Seque
 
 def _feed_event(
     r: Row[Any],
-    orgs: dict[str, tuple[str | None, str | None]],
+    orgs: dict[tuple[str, str | None], tuple[str | None, str | None]],
     base: str,
     now: datetime,
 ) -> FeedEvent:
     """One meeting row as the feed shows it (held meetings show as scheduled ones)."""
     revised = _instant(r.at) or _instant(r.created_at) or now
-    org_name, org_email = orgs.get(r.series_id, (None, None))
+    org_name, org_email = orgs.get((r.series_id, r.district), (None, None))
     cancelled = r.status == OccurrenceStatus.CANCELLED
     return FeedEvent(
         uid=r.uid,
@@ -176,25 +180,33 @@ def feed_etag(scope: FeedScope, events: list[FeedEvent]) -> str:
     return '"' + hashlib.sha256(key.encode("utf-8")).hexdigest()[:32] + '"'
 
 
-def organizers(session: Session, series_ids: set[str]) -> dict[str, tuple[str | None, str | None]]:
-    """Series id → (organizer agency name, its first email), from the declarations."""
-    out: dict[str, tuple[str | None, str | None]] = {}
-    if not series_ids:
+def organizers(
+    session: Session, keys: set[tuple[str, str | None]]
+) -> dict[tuple[str, str | None], tuple[str | None, str | None]]:
+    """(Series id, district) → (organizer name, its first email), from the declarations:
+    at a district's meeting, the organizer's unit there (as the invitations say)."""
+    out: dict[tuple[str, str | None], tuple[str | None, str | None]] = {}
+    if not keys:
         return out
     rows = session.execute(
-        select(Series.id, Series.city_id, Series.spec).where(Series.id.in_(series_ids))
+        select(Series.id, Series.city_id, Series.spec).where(
+            Series.id.in_({sid for sid, _ in keys})
+        )
     ).all()
     codes = {(cid, spec.get("organizer")) for _sid, cid, spec in rows if spec.get("organizer")}
-    agencies: dict[tuple[int, str], tuple[str, str | None]] = {}
+    agencies: dict[tuple[int, str], Agency] = {}
     if codes:
-        for cid, code, name, emails in session.execute(
-            select(Agency.city_id, Agency.code, Agency.name, Agency.emails).where(
-                Agency.city_id.in_({c for c, _ in codes})
-            )
+        for agency in session.scalars(
+            select(Agency).where(Agency.city_id.in_({c for c, _ in codes}))
         ):
-            agencies[(cid, code)] = (name, emails[0] if emails else None)
-    for sid, cid, spec in rows:
-        code = spec.get("organizer")
-        name, email = agencies.get((cid, code), (code, None)) if code else (None, None)
-        out[sid] = (name, email)
+            agencies[(agency.city_id, agency.code)] = agency
+    specs = {sid: (cid, spec.get("organizer")) for sid, cid, spec in rows}
+    for sid, district in keys:
+        cid, code = specs.get(sid, (None, None))
+        org = agencies.get((cid, code)) if cid is not None and code else None
+        if org is None:
+            out[(sid, district)] = (code, None)
+            continue
+        unit = unit_for(org, district)
+        out[(sid, district)] = (unit.name, unit.emails[0] if unit.emails else None)
     return out

@@ -32,8 +32,9 @@ def plan_minutes_due(session: Session, now: datetime) -> int:
     planned = 0
     for city in session.scalars(select(City).order_by(City.id)):
         today = local_today(now, city.timezone)
-        # Each series' own secretariat if it names one, else the city's (per series, once).
-        secretariats: dict[str, list[Recipient]] = {}
+        # Each series' own secretariat if it names one, else the city's (once per series
+        # and district: a district's meeting is kept by the secretariat's unit there).
+        secretariats: dict[tuple[str, str | None], list[Recipient]] = {}
         already = exists().where(
             OutboxMessage.kind == MessageKind.MINUTES_DUE,
             OutboxMessage.occurrence_uid == Occurrence.uid,
@@ -53,9 +54,10 @@ def plan_minutes_due(session: Session, now: datetime) -> int:
             .order_by(HeldMeeting.minutes_due_on, Occurrence.uid)
         ).all()
         for occ, held in rows:
-            if occ.series_id not in secretariats:
-                secretariats[occ.series_id] = secretariat_for(session, city.id, occ.series)
-            secretariat = secretariats[occ.series_id]
+            key = (occ.series_id, occ.district)
+            if key not in secretariats:
+                secretariats[key] = secretariat_for(session, city.id, occ.series, occ.district)
+            secretariat = secretariats[key]
             context: dict[str, Any] = {
                 "uid": occ.uid,
                 "due_text": format_roc_date(held.minutes_due_on),

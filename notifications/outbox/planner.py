@@ -28,6 +28,7 @@ from meetings.kernel.vocabulary import (
 from meetings.schedule.declarations import SeriesDecl
 from meetings.schedule.registry import office_calendar_for
 from meetings.schedule.spans import Span, parse_span, shift
+from meetings.schedule.units import unit_for
 from meetings.schedule.workdays import OfficeCalendar
 
 DEFAULT_REMINDERS: tuple[tuple[str, MessageKind], ...] = (
@@ -54,8 +55,13 @@ class Recipient:
     role: str  # REQ-PARTICIPANT | OPT-PARTICIPANT | NON-PARTICIPANT
 
 
-def recipients_for(session: Session, series: Series) -> list[Recipient]:
-    """Required and optional agencies' addresses and the invited people, deduplicated."""
+def recipients_for(
+    session: Session, series: Series, district: str | None = None
+) -> list[Recipient]:
+    """Required and optional agencies' addresses and the invited people, deduplicated.
+
+    At a meeting of ``district`` an agency with a unit there is invited as that unit
+    (its name and addresses, ``unit_for``); otherwise as the agency."""
     decl = SeriesDecl.model_validate(series.spec)
     agencies = {
         a.code: a for a in session.scalars(select(Agency).where(Agency.city_id == series.city_id))
@@ -77,8 +83,9 @@ def recipients_for(session: Session, series: Series) -> list[Recipient]:
             agency = agencies.get(code)
             if agency is None or not agency.active:
                 continue
-            for email in agency.emails:
-                add(str(email), agency.name, role)
+            unit = unit_for(agency, district)
+            for email in unit.emails:
+                add(email, unit.name, role)
     if decl.invite.people:
         people = {
             p.email.lower(): p
@@ -91,17 +98,19 @@ def recipients_for(session: Session, series: Series) -> list[Recipient]:
 
 
 def secretariat_for(
-    session: Session, city_id: int, series: Series | None = None
+    session: Session, city_id: int, series: Series | None = None, district: str | None = None
 ) -> list[Recipient]:
     """Who keeps a series' records: the agency its ``secretariat`` names (e.g. 各區公所 for
-    the district meetings), else the people with the secretariat role in the city."""
+    the district meetings; at a meeting of ``district``, its unit there, 中壢區公所), else
+    the people with the secretariat role in the city."""
     code = (series.spec or {}).get("secretariat") if series is not None else None
     if code:
         agency = session.scalar(
             select(Agency).where(Agency.city_id == city_id, Agency.code == code)
         )
-        if agency is not None and agency.active and agency.emails:
-            return [Recipient(str(e), agency.name, "NON-PARTICIPANT") for e in agency.emails]
+        unit = unit_for(agency, district) if agency is not None and agency.active else None
+        if unit is not None and unit.emails:
+            return [Recipient(e, unit.name, "NON-PARTICIPANT") for e in unit.emails]
     rows = session.scalars(select(Person).where(Person.city_id == city_id)).all()
     return [
         Recipient(p.email, p.name, "NON-PARTICIPANT") for p in rows if Role.SECRETARIAT in p.roles
@@ -137,7 +146,7 @@ class Planner:
         self._calendars: dict[int, OfficeCalendar] = {}
         self._occurrences: dict[str, Occurrence | None] = {}
         self._by_uid: dict[str, list[OutboxMessage]] = {}
-        self._recipients: dict[str, list[Recipient]] = {}
+        self._recipients: dict[tuple[str, str | None], list[Recipient]] = {}
         self._decls: dict[str, SeriesDecl] = {}
 
     def run(self, limit: int = 5000) -> PlanReport:
@@ -195,10 +204,12 @@ class Planner:
             self._decls[series.id] = SeriesDecl.model_validate(series.spec)
         return self._decls[series.id]
 
-    def _recipients_for(self, series: Series) -> list[Recipient]:
-        if series.id not in self._recipients:
-            self._recipients[series.id] = recipients_for(self.session, series)
-        return self._recipients[series.id]
+    def _recipients_for(self, occ: Occurrence) -> list[Recipient]:
+        """The meeting's recipients: its series' invitations, as its district's units."""
+        key = (occ.series_id, occ.district)
+        if key not in self._recipients:
+            self._recipients[key] = recipients_for(self.session, occ.series, occ.district)
+        return self._recipients[key]
 
     def _calendar(self, city_id: int) -> OfficeCalendar:
         if city_id not in self._calendars:
@@ -275,7 +286,7 @@ class Planner:
     def _to_all(self, occ: Occurrence, kind: str, due: datetime, existing: set[str]) -> None:
         """Plan one ``kind`` message about ``occ`` for each of its series' recipients."""
         series = occ.series
-        for rcpt in self._recipients_for(series):
+        for rcpt in self._recipients_for(occ):
             self._add(
                 occ.uid, kind, occ.sequence, series.city, rcpt, due, {"uid": occ.uid}, existing
             )
@@ -389,7 +400,7 @@ class Planner:
                 self.report.superseded += 1
         city = occ.series.city
         context = {"uid": occ.uid, "ics_uid": old_uid}
-        current = {r.email.lower() for r in self._recipients_for(occ.series)}
+        current = {r.email.lower() for r in self._recipients_for(occ)}
         for key, rcpt in told.items():
             self._add(
                 occ.uid,  # not the old UID: a Message-ID must not derive from it
@@ -431,7 +442,13 @@ class Planner:
         key = f"escalation-event-{event.id}"
         if series is not None and series.city_id != city_id:
             series = None  # never another city's secretariat
-        secretariat = secretariat_for(self.session, city_id, series)
+        # A per-district series' case is kept by the secretariat's unit of its district.
+        district = (
+            payload.get("district")
+            if series is not None and series.spec.get("per_district")
+            else None
+        )
+        secretariat = secretariat_for(self.session, city_id, series, district or None)
         mids = [
             message_id_for(MessageKind.ESCALATION, key, 0, r.email, city.domain)
             for r in secretariat
