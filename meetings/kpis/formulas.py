@@ -14,6 +14,7 @@ from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
 from meetings.kernel.rocdate import gregorian_year, roc_year
+from meetings.kpis.targets import Figure, TargetResult, compare, per_month, results_json
 
 KEYS = (
     "meetings_scheduled",
@@ -28,6 +29,7 @@ KEYS = (
     "minutes_on_time_rate",
     "action_items_closed_on_time_rate",
     "meetings_withdrawn",
+    "deliverables_on_time_rate",
 )
 
 
@@ -71,6 +73,8 @@ class RowCounts:
     case_districts: tuple[str, ...] | None = None
     listing_rule: str | None = None
     city_id: int | None = None
+    # The series' own targets (``targets:`` on the series), compared with this row.
+    targets: dict[str, Any] = field(default_factory=dict)
     scheduled: int = 0
     # Event meetings cancelled because their reason went (case closed, superseded): not
     # meetings that should have been held, so in neither ``scheduled`` nor any rate.
@@ -87,6 +91,9 @@ class RowCounts:
     minutes_on_time: int = 0
     actions_due: int = 0
     actions_on_time: int = 0
+    # Series deliverables (成效檢核表 …) due in the year, and those handed in by the due date.
+    deliverables_due: int = 0
+    deliverables_on_time: int = 0
 
     @property
     def required_attended(self) -> int:
@@ -111,6 +118,8 @@ class RowCounts:
         self.minutes_on_time += other.minutes_on_time
         self.actions_due += other.actions_due
         self.actions_on_time += other.actions_on_time
+        self.deliverables_due += other.deliverables_due
+        self.deliverables_on_time += other.deliverables_on_time
 
     def as_row(self) -> dict[str, Any]:
         """The row as SPEC §7 names it."""
@@ -131,7 +140,31 @@ class RowCounts:
             "minutes_on_time_rate": rate(self.minutes_on_time, self.held),
             "action_items_closed_on_time_rate": rate(self.actions_on_time, self.actions_due),
             "meetings_withdrawn": self.withdrawn,
+            "deliverables_on_time_rate": rate(self.deliverables_on_time, self.deliverables_due),
         }
+
+    def figures(self, months: int) -> dict[str, Figure]:
+        """The row's figures that targets may name, with their numerators and
+        denominators (``months``: the months of the year counted, for the averages)."""
+        return {
+            "held_on_schedule_rate": _ratio(self.on_schedule, self.scheduled),
+            "required_attendance_rate": _ratio(self.required_attended, self.required_slots),
+            "listed_case_discussion_rate": _ratio(self.listed_discussed, self.listed),
+            "minutes_on_time_rate": _ratio(self.minutes_on_time, self.held),
+            "action_items_closed_on_time_rate": _ratio(self.actions_on_time, self.actions_due),
+            "deliverables_on_time_rate": _ratio(self.deliverables_on_time, self.deliverables_due),
+            "meetings_held": Figure(self.held, self.held),
+            "cases_discussed": Figure(self.cases_discussed, self.cases_discussed),
+            "case_discussions": Figure(self.case_discussions, self.case_discussions),
+            "meetings_per_month": per_month(self.held, months),
+            "case_discussions_per_month": per_month(self.case_discussions, months),
+            # The median is over the listed cases discussed: that many values.
+            "median_days_to_discussion": Figure(self.median_days, None, self.listed_discussed),
+        }
+
+
+def _ratio(numerator: int, denominator: int) -> Figure:
+    return Figure(rate(numerator, denominator), numerator, denominator)
 
 
 @dataclass
@@ -159,16 +192,33 @@ class KpiReport:
     series_filter: str | None = None
     district_filter: str | None = None
     city_id: int | None = None  # the one city counted (None: no city loaded)
+    # The city's targets as stored from config (``meetings.schedule.targets``).
+    targets: dict[str, Any] = field(default_factory=dict)
 
     @property
     def roc_year(self) -> int:
         return roc_year(self.year)
 
+    @property
+    def months(self) -> int:
+        """The months of the year counted: up to ``as_of`` when it is inside the year."""
+        return self.as_of.month if self.as_of.year == self.year else 12
+
+    def target_results(self, row: RowCounts | None = None) -> list[TargetResult]:
+        """A row's figures beside its targets for the report's year: the total's are
+        the report's (the city's, or the one series'), an instance row's its series'."""
+        row = row or self.total
+        targets = self.targets if row is self.total else row.targets
+        return compare(targets, self.roc_year, row.figures(self.months))
+
     def as_json(self) -> dict[str, Any]:
         return {
             "year": self.roc_year,
             "as_of": self.as_of.isoformat(),
-            "rows": [r.as_row() for r in self.rows] + [self.total.as_row()],
+            "rows": [
+                r.as_row() | {"targets": results_json(self.target_results(r))}
+                for r in [*self.rows, self.total]
+            ],
         }
 
 

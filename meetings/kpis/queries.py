@@ -73,6 +73,7 @@ from meetings.kpis.selection import (
     on_schedule,
     withdrawn,
 )
+from meetings.records.deliverables import Window, on_time_counts, owed
 from meetings.schedule.occurrences import get_series
 
 
@@ -101,6 +102,7 @@ class _Rows:
                 row.required = tuple(stored.spec.get("invite", {}).get("required", []))
                 row.listing_rule = (stored.spec.get("agenda") or {}).get("listing_rule")
                 row.city_id = stored.city_id
+                row.targets = dict(stored.spec.get("targets") or {})
             row.title = self.titles.get(series, series)
             self.by_key[key] = row
             self.rows.append(row)
@@ -245,6 +247,14 @@ def _action_items(session: Session, rows: _Rows, sel: Selection) -> None:
         row.actions_due, row.actions_on_time = int(n), int(closed or 0)
 
 
+def _deliverables(session: Session, rows: _Rows, sel: Selection) -> None:
+    """Series deliverables due in the year (cut at --as-of), per instance."""
+    window = Window(sel.start, sel.last_day, sel.city_id, sel.series_id, sel.district)
+    for (sid, key), (on_time, due) in on_time_counts(owed(session, window)).items():
+        row = rows.row_for(key, sid, None, None)
+        row.deliverables_due, row.deliverables_on_time = due, on_time
+
+
 def _agency_names(session: Session, city_id: int | None) -> dict[str, str]:
     """The report's city's agency names by code (codes are per city)."""
     q = select(Agency.code, Agency.name)
@@ -313,6 +323,7 @@ def compute_kpis(
     _attendance(session, rows, filters)
     total_distinct = _discussions(session, rows, filters, monthly)
     _action_items(session, rows, sel)
+    _deliverables(session, rows, sel)
     total = RowCounts(series=None, district=district)
     total.median_days = listing_counts(session, rows.rows, sel.start, sel.last_day, as_of)
     for row in rows.rows:
@@ -329,7 +340,19 @@ def compute_kpis(
         series_filter=series_id,
         district_filter=district,
         city_id=sel.city_id,
+        targets=_report_targets(session, sel.city_id, series_id),
     )
+
+
+def _report_targets(session: Session, city_id: int | None, series_id: str | None) -> dict[str, Any]:
+    """What the total row is judged by: the one series' own targets when the report is
+    of a series that declares some, else the city's."""
+    if series_id is not None:
+        series = session.get(Series, series_id)
+        if series is not None and series.spec.get("targets"):
+            return dict(series.spec["targets"])
+    city = session.get(City, city_id) if city_id is not None else None
+    return dict(city.targets or {}) if city is not None else {}
 
 
 # --- grant-report counts over several years -------------------------------------------

@@ -26,6 +26,8 @@ from meetings.kernel.rocdate import format_roc_date
 from meetings.kpis.charts import bar_chart_svg, trend_chart_svg
 from meetings.kpis.formulas import KEYS, KpiReport, RowCounts, YearCounts
 from meetings.kpis.queries import compute_kpis, grant_counts
+from meetings.kpis.targets import TARGET_ZH, TargetResult, format_goal
+from meetings.schedule.targets import TARGET_KEYS
 
 KEY_ZH = {
     "meetings_scheduled": "應召開次數",
@@ -40,6 +42,7 @@ KEY_ZH = {
     "minutes_on_time_rate": "會議紀錄如期完成率(%)",
     "action_items_closed_on_time_rate": "決議事項如期完成率(%)",
     "meetings_withdrawn": "撤銷場次（結案或事件取代）",
+    "deliverables_on_time_rate": "應繳資料如期繳交率(%)",
 }
 SCALAR_KEYS = tuple(k for k in KEYS if k != "agency_attendance_rate")
 
@@ -75,22 +78,42 @@ def _cell(value: Any) -> Any:
 
 
 def render_csv(report: KpiReport) -> str:
-    """One line per row (total last); agency rates as agency_attendance_rate[CODE] columns."""
+    """One line per row (total last); agency rates as agency_attendance_rate[CODE] columns;
+    then, for each target any row has, target[KEY], numerator[KEY], denominator[KEY] and
+    met[KEY] (達成 / 未達成 / 無資料; empty on rows without that target)."""
     codes = _agency_codes(report)
+    results = {id(r): {t.key: t for t in report.target_results(r)} for r in _all_rows(report)}
+    keys = [k for k in TARGET_KEYS if any(k in by_key for by_key in results.values())]
     header = ["series", "district", *SCALAR_KEYS[:3]]
     header += [f"agency_attendance_rate[{c}]" for c in codes]
     header += list(SCALAR_KEYS[3:])
+    header += [f"{part}[{k}]" for k in keys for part in _TARGET_PARTS]
     buf = io.StringIO()
     w = csv.writer(buf, lineterminator="\n")
     w.writerow([safe_text(h) for h in header])
-    for row in [*report.rows, report.total]:
+    for row in _all_rows(report):
         data = row.as_row()
         line = [_cell(data["series"]), _cell(data["district"])]
         line += [_cell(data[k]) for k in SCALAR_KEYS[:3]]
         line += [_cell(data["agency_attendance_rate"].get(c)) for c in codes]
         line += [_cell(data[k]) for k in SCALAR_KEYS[3:]]
+        for k in keys:
+            line += _target_cells(results[id(row)].get(k))
         w.writerow([safe_text(c) for c in line])
     return buf.getvalue()
+
+
+_TARGET_PARTS = ("target", "numerator", "denominator", "met")
+
+
+def _target_cells(t: TargetResult | None) -> list[Any]:
+    if t is None:
+        return ["" for _ in _TARGET_PARTS]
+    return [t.target, _cell(t.figure.numerator), _cell(t.figure.denominator), t.status]
+
+
+def _all_rows(report: KpiReport) -> list[RowCounts]:
+    return [*report.rows, report.total]
 
 
 # --- tables shared by xlsx and HTML ------------------------------------------------------------
@@ -109,6 +132,32 @@ def kpi_table(report: KpiReport) -> tuple[list[str], list[list[Any]]]:
                 *(data[k] for k in SCALAR_KEYS),
             ]
         )
+    return header, body
+
+
+def target_label(key: str) -> str:
+    return KEY_ZH.get(key) or TARGET_ZH.get(key, key)
+
+
+def target_table(report: KpiReport) -> tuple[list[str], list[list[Any]]]:
+    """Every target beside its figure: the series' rows that have their own, then the
+    total (the city's targets, or the one series')."""
+    header = ["會議", "指標", "目標", "實際值", "分子", "分母", "達成情形"]
+    body: list[list[Any]] = []
+    for row in _all_rows(report):
+        for t in report.target_results(row):
+            f = t.figure
+            body.append(
+                [
+                    row_label(report, row),
+                    target_label(t.key),
+                    format_goal(t),
+                    f.value,
+                    f.numerator,
+                    f.denominator,
+                    t.status,
+                ]
+            )
     return header, body
 
 
@@ -175,6 +224,9 @@ def xlsx_bytes(report: KpiReport, history: Sequence[YearCounts] = ()) -> bytes:
         ("月別趨勢", "月別召開情形", monthly_table(report)),
         ("補助成果統計", "會議及個案研討統計", grant_table(report)),
     ]
+    targets = target_table(report)
+    if targets[1]:
+        sheets.insert(1, ("目標達成", "績效指標目標達成情形", targets))
     if history:
         first_year = history[0].roc_year
         sheets.append(
@@ -261,8 +313,11 @@ def render_html(report: KpiReport, history: Sequence[YearCounts] = ()) -> str:
     grant = _html_table(*grant_table(report))
     if history:
         grant += _html_table(*history_table(history))
-    sections = [
-        ("網絡會議績效指標", _html_table(*kpi_table(report))),
+    sections = [("網絡會議績效指標", _html_table(*kpi_table(report)))]
+    targets = target_table(report)
+    if targets[1]:
+        sections.append(("目標達成情形", _html_table(*targets)))
+    sections += [
         (
             "會議涵蓋情形",
             f"<figure>{charts['coverage']}</figure><figure>{charts['bc31']}</figure>",

@@ -135,6 +135,7 @@ def _instance_rows(series: Series, spec: SeriesSpec, district: str | None) -> li
                 case_districts=districts,
                 listing_rule=spec.decl.agenda.listing_rule,
                 city_id=series.city_id,
+                targets=dict(spec.decl.targets or {}),
             )
         )
     return rows

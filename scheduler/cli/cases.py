@@ -23,13 +23,15 @@ from meetings.agendas.render import (
     city_template_dirs,
     render_agenda,
 )
-from meetings.cases.audit import audit_report, record_audit
+from meetings.cases.audit import record_audit
 from meetings.cases.events import record_case_event
 from meetings.cases.importing import CaseFileError, read_cases
 from meetings.cases.imports import import_cases
 from meetings.cases.jobs import run_case_jobs
 from meetings.cases.lookup import resolve_city
 from meetings.db import Case, CaseListing, City, District, ListingRule
+from meetings.kpis.audit import audit_kpis
+from meetings.kpis.targets import target_note
 from meetings.schedule.occurrences import get_occurrence
 from scheduler.cli.common import (
     AsOpt,
@@ -427,7 +429,7 @@ def audit_report_cmd(
         raise BadInput(f"--year: not a year: {year}")
     application = make_app()
     with application.transaction() as session:
-        report = audit_report(session, year, city=city)
+        report = audit_kpis(session, year, city=city)
     if as_json:
         emit_json(report)
         return
@@ -435,9 +437,15 @@ def audit_report_cmd(
     typer.echo(f"民國{report['year']}年 個案資料查閱稽核 (TL3.1)")
     typer.echo(f"  查閱次數: {report['lookups']}")
     typer.echo(f"  載明正當事由: {report['with_legitimate_reason']}")
-    typer.echo(f"  比率: {'—' if rate is None else f'{rate}%'}")
+    typer.echo(f"  比率: {'—' if rate is None else f'{rate}%'}{target_note(report['targets'])}")
     for viewer, v in sorted(report["by_viewer"].items()):
         typer.echo(f"  {viewer}: {v['lookups']} 次, 正當事由 {v['legitimate']} 次")
+    for team, t in report["by_team"].items():
+        share = t["legitimate_reason_rate"]
+        typer.echo(
+            f"  {team}: {t['legitimate']}/{t['lookups']} "
+            f"({'—' if share is None else f'{share}%'}){target_note(t['targets'])}"
+        )
 
 
 def register(app: typer.Typer) -> None:

@@ -22,7 +22,13 @@ from meetings.kernel.rocdate import format_roc_date, gregorian_year, roc_year
 from meetings.kernel.vocabulary import Role
 from meetings.kpis.formulas import KpiReport
 from meetings.kpis.queries import compute_kpis
-from meetings.kpis.reports import charts_svg, kpi_report_bytes, kpi_table, report_title
+from meetings.kpis.reports import (
+    charts_svg,
+    kpi_report_bytes,
+    kpi_table,
+    report_title,
+    target_table,
+)
 from scheduler.pages.localdays import viewer_today
 from scheduler.pages.rendering import render
 from scheduler.pages.session import CurrentVisit, PageRefused, finish
@@ -111,6 +117,7 @@ def kpi(v: CurrentVisit, request: Request) -> Response:
         ).all()
         cities = [name for _cid, name in user.scope.city_names(session)]
     header, body = kpi_table(report)
+    targets_header, targets_body = target_table(report)
     if error:
         v.flashes.append(("error", error))
     return render(
@@ -125,6 +132,8 @@ def kpi(v: CurrentVisit, request: Request) -> Response:
         charts=[Markup(svg.strip()) for svg in charts_svg(report).values()],
         header=header,
         body=body,
+        targets_header=targets_header,
+        targets_body=targets_body,
         xlsx_url="/kpi.xlsx?" + urlencode(_query(report, city)),
         series_options=all_series,
         f={"series": report.series_filter or "", "district": report.district_filter or ""},

@@ -269,6 +269,8 @@ def test_monthly_series_row(year: App) -> None:
         "minutes_on_time_rate": 50.0,  # day 7 twice; day 8 late; April none
         "action_items_closed_on_time_rate": 33.3,  # A of A, B, D
         "meetings_withdrawn": 0,
+        "deliverables_on_time_rate": None,  # the series declares no deliverables
+        "targets": {},  # none declared (tests/unit/kpis/test_targets.py)
     }
 
 
@@ -394,6 +396,8 @@ def test_cli_json_shape_and_year_forms(year: App, cli: Cli) -> None:
             "minutes_on_time_rate",
             "action_items_closed_on_time_rate",
             "meetings_withdrawn",
+            "deliverables_on_time_rate",
+            "targets",
         }
     again = cli("kpi", "--year", "2023", "--as-of", "112/12/31")
     assert json.loads(again.stdout) == data
