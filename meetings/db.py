@@ -570,3 +570,23 @@ class OutboxMessage(Base):
     context: Mapped[dict[str, Any]]
     created_at: Mapped[datetime]
     sent_at: Mapped[datetime | None]
+
+
+class DeliverableSubmission(Base):
+    """A series' deliverable (成效檢核表 …) handed in for a held meeting (migration 0013).
+
+    ``submitted_on`` is the day it was handed in (the first recorded counts, like
+    minutes); the due date follows from the series' ``deliverables`` and the day held.
+    """
+
+    __tablename__ = "deliverable_submissions"
+    __table_args__ = (UniqueConstraint("occurrence_id", "name"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    occurrence_id: Mapped[int] = mapped_column(ForeignKey("occurrences.id", ondelete="CASCADE"))
+    name: Mapped[str] = mapped_column(String(100))
+    submitted_on: Mapped[date] = mapped_column(Date)
+    submitted_by: Mapped[str] = mapped_column(String(254))
+    note: Mapped[str | None] = mapped_column(Text)
+    recorded_at: Mapped[datetime]
+    updated_at: Mapped[datetime]

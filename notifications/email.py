@@ -31,6 +31,8 @@ SUBJECT_PREFIX: dict[str, str] = {
     MessageKind.RENUMBERED: "行事曆項目更新",
     MessageKind.MINUTES_DUE: "會議紀錄待補",
     MessageKind.ESCALATION: "列管個案逾期未討論",
+    MessageKind.DELIVERABLE_DUE: "應繳資料提醒",
+    MessageKind.DELIVERABLE_OVERDUE: "應繳資料逾期",
 }
 
 
@@ -99,6 +101,8 @@ def render(
         "listed_at": "",
         "deadline": "",
         "next_meeting": "",
+        "deliverable": "",
+        "to_name": "",
     }
     extra.pop("agenda_html", None)
     if meeting is not None:
@@ -115,6 +119,8 @@ def render(
     ctx.update({k: v for k, v in extra.items() if k in ctx})
     if kind == MessageKind.ESCALATION:
         subject = f"【{SUBJECT_PREFIX[kind]}】案號 {one_line(str(ctx['case_no']))}"
+    elif ctx["deliverable"]:
+        subject = f"【{SUBJECT_PREFIX[kind]}】{ctx['deliverable']}：{ctx['when']} {ctx['title']}"
     else:
         subject = f"【{SUBJECT_PREFIX[kind]}】{ctx['when']} {ctx['title']}"
     ctx["subject"] = subject

@@ -49,6 +49,7 @@ class EventKind(StrEnum):
     MINUTES_REVISED = "minutes.revised"
     ACTION_ITEM_ADDED = "action_item.added"
     ACTION_ITEM_CLOSED = "action_item.closed"
+    DELIVERABLE_RECORDED = "deliverable.recorded"
     # A listed case undiscussed past its window; written by meetings.cases.escalation, not
     # record(): it may name no meeting at all.
     ESCALATION = "escalation"
@@ -129,6 +130,9 @@ class MessageKind(StrEnum):
     RENUMBERED = "renumbered"
     MINUTES_DUE = "minutes_due"
     ESCALATION = "escalation"
+    # A series' deliverable (成效檢核表 …) of a held meeting: due soon, then overdue.
+    DELIVERABLE_DUE = "deliverable_due"
+    DELIVERABLE_OVERDUE = "deliverable_overdue"
 
 
 # Messages about the meeting itself: a move supersedes them, a cancellation cancels them

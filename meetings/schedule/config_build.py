@@ -107,6 +107,10 @@ def _merge_settings(city: CityConfig, doc: YamlDocument, fd: FileDecl, errors: l
         if city.domain and city.domain != fd.domain:
             errors.append(f"{doc.where(('domain',))}: conflicting domain for {fd.city}")
         city.domain = fd.domain
+    for key, spec in fd.targets.items():
+        if key in city.targets:
+            errors.append(f"{doc.where(('targets', key))}: target {key!r} declared twice")
+        city.targets[key] = spec
 
 
 def _merge_lists(city: CityConfig, doc: YamlDocument, fd: FileDecl, errors: list[str]) -> None:
@@ -151,6 +155,22 @@ def _merge_cities(parsed: Parsed, errors: list[str]) -> dict[str, CityConfig]:
 # --- second pass: people and series, with references checked -------------------------------
 
 
+def _check_units(cities: dict[str, CityConfig], parsed: Parsed, errors: list[str]) -> None:
+    """Each agency unit names a district of its city: checked once every file of the city
+    is merged, since the districts may be declared in another file than the agency."""
+    for doc, fd in parsed:
+        declared = cities[fd.city].districts
+        for i, a in enumerate(fd.agencies):
+            for district, unit in a.units.items():
+                if district not in declared:
+                    known = "、".join(declared) or "none declared"
+                    errors.append(
+                        f"{doc.where(('agencies', i, 'units', district))}: "
+                        f"agencies[{i}].units: agency {a.code!r} unit {unit.name!r}: "
+                        f"district {district!r} is not declared in 'districts' (known: {known})"
+                    )
+
+
 def _add_people(city: CityConfig, doc: YamlDocument, fd: FileDecl, errors: list[str]) -> None:
     for i, p in enumerate(fd.people):
         if p.agency is not None and p.agency not in city.agencies:
@@ -179,6 +199,12 @@ def _check_agencies(
                     f"{doc.where(base + ('invite', group, j))}: series[{i}].invite.{group}: "
                     f"agency {code!r} is not declared in 'agencies'"
                 )
+    for j, d in enumerate(s.deliverables or ()):
+        if d.to not in city.agencies:
+            errors.append(
+                f"{doc.where(base + ('deliverables', j, 'to'))}: series[{i}].deliverables[{j}].to: "
+                f"agency {d.to!r} is not declared in 'agencies' (series {s.id})"
+            )
 
 
 def _check_agenda(
@@ -245,6 +271,7 @@ def build_config(docs: Sequence[YamlDocument]) -> Config:
     parsed = _validate_files(docs)
     errors: list[str] = []
     cities = _merge_cities(parsed, errors)
+    _check_units(cities, parsed, errors)
     _add_series(cities, parsed, errors)
     if errors:
         raise SourceError([_capped(e) for e in errors])

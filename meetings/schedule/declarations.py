@@ -30,6 +30,7 @@ from meetings.kernel.localtime import DEFAULT_TIMEZONE, zone
 from meetings.kernel.vocabulary import CASE_RULE_FIELDS, Role
 from meetings.schedule.cadence import Cadence, for_instance, parse_cadence
 from meetings.schedule.spans import parse_duration, parse_span, parse_time_of_day
+from meetings.schedule.targets import Targets, TargetSpec
 from meetings.schedule.workdays import HolidayPolicy
 
 SLUG = re.compile(r"^[a-z0-9][a-z0-9-]{0,62}$")
@@ -65,11 +66,21 @@ class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
+class UnitDecl(_Strict):
+    """An agency's unit in one district (中壢分局): invited to that district's meetings
+    instead of the agency (``meetings.schedule.units``)."""
+
+    name: Line
+    emails: list[Email] = Field(min_length=1)
+
+
 class AgencyDecl(_Strict):
     code: Line
     name: Line
     kind: Line | None = None
     emails: list[Email] = Field(default_factory=list)
+    # District name -> its unit; the districts are checked once the city is merged.
+    units: dict[Line, UnitDecl] = Field(default_factory=dict)
 
     @field_validator("code")
     @classmethod
@@ -106,6 +117,8 @@ class PersonDecl(_Strict):
     name: Line
     agency: Line | None = None
     roles: list[Role] = Field(default_factory=_default_roles)
+    # The 組 a person works in (兒少組, 行政組): TL3.1 counts look-ups per team.
+    team: Annotated[Line, Field(min_length=1, max_length=50)] | None = None
 
 
 class InviteDecl(_Strict):
@@ -133,6 +146,29 @@ class ReminderDecl(_Strict):
         if span.amount < 0:
             raise ValueError("'before' is a positive span, e.g. 7d")
         return v
+
+
+class DeliverableDecl(_Strict):
+    """What a held meeting owes afterwards, tracked like its minutes: e.g. the
+    成效檢核表 to 教育局 within 7 days (``{name: 成效檢核表, due: 7d, to: EDU}``)."""
+
+    name: Line
+    due: str  # a span after the day the meeting was held (7d, 5wd)
+    to: Line  # the agency it goes to (checked against 'agencies' by config_build)
+
+    @field_validator("name")
+    @classmethod
+    def _name(cls, v: str) -> str:
+        if not v.strip() or len(v) > 100:
+            raise ValueError("a deliverable's name is 1 to 100 characters")
+        return v.strip()
+
+    @field_validator("due")
+    @classmethod
+    def _due(cls, v: object) -> str:
+        if parse_span(v).amount <= 0:
+            raise ValueError("'due' is a positive span after the meeting, e.g. 7d")
+        return str(v)
 
 
 class RepeatDecl(_Strict):
@@ -237,6 +273,11 @@ class SeriesDecl(_Strict):
     agenda: AgendaDecl = Field(default_factory=AgendaDecl)
     reminders: list[ReminderDecl] | None = None
     minutes_due: str = "7d"
+    # None rather than []: a series without any keeps its stored spec (and hash) as it was.
+    deliverables: list[DeliverableDecl] | None = None
+    # This series' own goals (its rows, and its report), beside the city's; None rather
+    # than {} so a series without any keeps its stored spec (and hash) as it was.
+    targets: Targets | None = None
     per_district: bool = False
     districts: list[Line] | None = None
     zones: list[Line] | None = None
@@ -285,6 +326,9 @@ class SeriesDecl(_Strict):
         extra = set(self.agenda.zone_districts or {}) - set(self.zones or [])
         if extra:
             raise ValueError(f"agenda.zone_districts names zones not in 'zones': {sorted(extra)}")
+        names = [d.name for d in self.deliverables or ()]
+        if len(set(names)) != len(names):
+            raise ValueError("deliverables: each name may be listed once")
         return self
 
 
@@ -329,6 +373,8 @@ class FileDecl(_Strict):
     series: list[SeriesDecl] = Field(default_factory=list)
     listing_rules: list[ListingRuleDecl] = Field(default_factory=list)
     closures: list[ClosureDecl] = Field(default_factory=list)
+    # KPI key -> goal, or {ROC year: goal} (``meetings.schedule.targets``).
+    targets: Targets = Field(default_factory=dict)
 
     @field_validator("timezone")
     @classmethod
@@ -413,6 +459,7 @@ class CityConfig:
     series: dict[str, SeriesSpec] = field(default_factory=dict)
     listing_rules: dict[str, ListingRuleDecl] = field(default_factory=dict)
     closures: dict[date, str] = field(default_factory=dict)
+    targets: dict[str, TargetSpec] = field(default_factory=dict)
     files: list[str] = field(default_factory=list)
 
 
@@ -491,6 +538,11 @@ def series_instances(
 ) -> tuple[list[SeriesInstance], list[str]]:
     """Fan a series out over districts or zones. Returns (instances, problems)."""
     problems: list[str] = []
+    if cadence is not None and cadence.irregular and not decl.adhoc:
+        problems.append(
+            f"cadence {cadence.source!r} is 不定期: it has no calendar meetings, only ad-hoc "
+            f"ones, so it cannot be adhoc: false"
+        )
     if decl.per_district:
         return _district_instances(decl, cadence, city, problems), problems
     if decl.districts is not None:

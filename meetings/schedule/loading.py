@@ -22,6 +22,7 @@ from meetings.kernel.errors import OperationError
 from meetings.schedule.closures import FROM_CONFIG, reconcile_days
 from meetings.schedule.declarations import CityConfig, Config, SeriesDecl, SeriesSpec
 from meetings.schedule.operations import ChangeReport, resync_series
+from meetings.schedule.units import stored_units
 
 
 @dataclass
@@ -59,6 +60,7 @@ def _store_city(session: Session, cc: CityConfig, now: datetime) -> City:
         session.flush()
     else:
         city.domain, city.timezone, city.updated_at = cc.domain, cc.timezone, now
+    city.targets = dict(cc.targets)  # a new dict: the JSON column sees the change
     return city
 
 
@@ -67,12 +69,21 @@ def _store_agencies(session: Session, city: City, cc: CityConfig) -> None:
     rows = {a.code: a for a in session.scalars(select(Agency).where(Agency.city_id == city.id))}
     for code, a in cc.agencies.items():
         row = rows.pop(code, None)
+        units = stored_units(a.units)
         if row is None:
             session.add(
-                Agency(city_id=city.id, code=code, name=a.name, kind=a.kind, emails=list(a.emails))
+                Agency(
+                    city_id=city.id,
+                    code=code,
+                    name=a.name,
+                    kind=a.kind,
+                    emails=list(a.emails),
+                    units=units,
+                )
             )
         else:
             row.name, row.kind, row.emails, row.active = a.name, a.kind, list(a.emails), True
+            row.units = units
     for row in rows.values():
         row.active = False
 
@@ -98,6 +109,7 @@ def _store_people(session: Session, city: City, cc: CityConfig) -> None:
                 email=email,
                 name=p.name,
                 agency_code=p.agency,
+                team=p.team,
                 roles=list(p.roles),
             )
         )

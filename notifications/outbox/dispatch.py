@@ -20,15 +20,17 @@ from sqlalchemy import select
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
-from meetings.db import Agency, City, Minutes, Occurrence, OutboxMessage
+from meetings.db import Agency, City, DeliverableSubmission, Minutes, Occurrence, OutboxMessage
 from meetings.kernel.errors import shorten
 from meetings.kernel.localtime import local
 from meetings.kernel.rocdate import format_roc_datetime
 from meetings.kernel.vocabulary import MessageKind, OccurrenceStatus, Origin
 from meetings.schedule.declarations import SeriesDecl
+from meetings.schedule.units import unit_for
 from notifications.agenda_mail import agenda_for_email
 from notifications.email import MeetingView, compose, one_line, render
 from notifications.itip import calendar_for_message
+from notifications.outbox.deliverables import plan_deliverables_due
 from notifications.outbox.minutes import plan_minutes_due
 from notifications.outbox.planner import plan_messages
 from notifications.outbox.store import (
@@ -56,6 +58,8 @@ MEETING_KINDS: set[str] = {
     MessageKind.REMINDER,
     MessageKind.UPDATE,
 }
+# Reminders of a held meeting's deliverables (成效檢核表 …), planned by outbox.deliverables.
+DELIVERABLE_KINDS = frozenset({MessageKind.DELIVERABLE_DUE, MessageKind.DELIVERABLE_OVERDUE})
 # What an escalation email may say (planned into the row's context; no names).
 ESCALATION_FIELDS = ("case_no", "district", "rule_title", "listed_at", "deadline", "window")
 
@@ -124,7 +128,9 @@ def _agency(session: Session, city_id: int, code: str | None) -> Agency | None:
 def meeting_view(session: Session, occ: Occurrence, base_url: str) -> MeetingView:
     """The email/ICS view of a meeting (title, time, place, organiser — no case data)."""
     decl = SeriesDecl.model_validate(occ.series.spec)
-    org = _agency(session, occ.series.city_id, decl.organizer)
+    agency = _agency(session, occ.series.city_id, decl.organizer)
+    # A district meeting organised by 各區公所 is that district's 區公所's.
+    org = unit_for(agency, occ.district) if agency is not None else None
     return MeetingView(
         uid=occ.uid,
         sequence=occ.sequence,
@@ -274,6 +280,8 @@ def _meeting_extra(
         extra["due"] = row.context.get("due_text", "")
         if row.context.get("held_text"):
             extra["when"] = row.context["held_text"]
+    if row.kind in DELIVERABLE_KINDS:
+        extra.update(_deliverable_extra(session, row, occ))
     if row.kind == MessageKind.AGENDA:
         if occ.uid not in cache.agendas:
             cache.agendas[occ.uid] = agenda_renderer(session, occ, now)
@@ -281,6 +289,27 @@ def _meeting_extra(
         if rendered_agenda is not None:
             extra["agenda_text"], extra["agenda_html"] = rendered_agenda
     return extra
+
+
+def _deliverable_extra(session: Session, row: OutboxMessage, occ: Occurrence) -> dict[str, Any]:
+    """A deliverable reminder: skipped once it was handed in (or the meeting is no longer
+    held); it names the deliverable, the receiving agency and the due date."""
+    name = str(row.context.get("deliverable") or "")
+    if occ.status != OccurrenceStatus.HELD:
+        raise _Skip("meeting no longer held")
+    done = session.scalar(
+        select(DeliverableSubmission.id).where(
+            DeliverableSubmission.occurrence_id == occ.id, DeliverableSubmission.name == name
+        )
+    )
+    if done is not None:
+        raise _Skip("deliverable handed in meanwhile")
+    return {
+        "deliverable": name,
+        "to_name": str(row.context.get("to_name") or ""),
+        "due": str(row.context.get("due_text") or ""),
+        "when": str(row.context.get("held_text") or ""),
+    }
 
 
 def build_message(job: Job, now: datetime) -> EmailMessage:
@@ -344,6 +373,7 @@ async def dispatch_due(
         with sessions.begin() as session:
             plan_messages(session, now)
             plan_minutes_due(session, now)
+            plan_deliverables_due(session, now)
 
     def jobs_of(session: Session, ids: list[int]) -> tuple[list[Job], list[SendResult]]:
         return _jobs(session, ids, now, base_url, calendar_builder, agenda_renderer, report)

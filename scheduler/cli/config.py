@@ -128,12 +128,17 @@ def series_explain(
         typer.echo("  (meetings are created when the case event arrives)")
         return
     typer.echo(f"  cadence:   {out['cadence']}")
-    typer.echo(f"  rule:      RRULE:{out['rrule']}")
+    rule = f"RRULE:{out['rrule']}" if out["rrule"] else "none (不定期: ad-hoc meetings only)"
+    typer.echo(f"  rule:      {rule}")
     typer.echo(f"  meaning:   {out['description']}，{out['time']}，{out['duration']}")
     typer.echo(f"  holidays:  {out['holidays']}（{out['policy_zh']}）")
     for inst in out["instances"]:
         label = inst["district"] or inst["zone"]
-        head = f"  next {count}" + (f" — {label} (RRULE:{inst['rrule']})" if label else "") + ":"
+        head = (
+            f"  next {count}"
+            + (f" — {label} (RRULE:{inst['rrule']})" if label and inst["rrule"] else "")
+            + ":"
+        )
         typer.echo(head)
         for u in inst["next"]:
             typer.echo(f"    {u['roc']}")

@@ -15,6 +15,7 @@ from scheduler.cli import (
     calendar,
     cases,
     config,
+    deliverables,
     events,
     feeds,
     meetings,
@@ -45,6 +46,7 @@ for group in (
     feeds,
     notify,
     records,
+    deliverables,
     cases,
     users,
 ):

@@ -26,7 +26,9 @@ from meetings.kernel.localtime import local, local_today
 from meetings.kernel.rocdate import format_roc_date, format_roc_datetime, format_roc_time
 from meetings.kernel.vocabulary import Role
 from meetings.records.action_items import list_action_items
+from meetings.records.deliverables import DELIVERABLE_STATE_ZH, deliverables_of
 from meetings.schedule.occurrences import get_occurrence
+from meetings.schedule.units import unit_for
 from scheduler.pages.rendering import Text, meeting_url, occurrence_row, redirect, render
 from scheduler.pages.session import CurrentVisit, PageRefused, Viewer, Visit, finish
 
@@ -43,7 +45,8 @@ def load_meeting(session: Session, uid: str, scope: Scope) -> Occurrence:
 
 
 def invited_agencies(session: Session, occ: Occurrence) -> list[tuple[str, str, str]]:
-    """(code, name, 主辦|應出席|列席) for every agency invited to the meeting's series."""
+    """(code, name, 主辦|應出席|列席) for every agency invited to the meeting's series; at a
+    district's meeting the name is the agency's unit there (中壢分局), the code the agency's."""
     spec = occ.series.spec
     invite = spec.get("invite") or {}
     codes: list[tuple[str, str]] = [(code, "應出席") for code in invite.get("required") or []]
@@ -53,11 +56,10 @@ def invited_agencies(session: Session, occ: Occurrence) -> list[tuple[str, str, 
     for code in invite.get("optional") or []:
         if code not in {c for c, _ in codes}:
             codes.append((code, "列席"))
-    names = dict(
-        session.execute(
-            select(Agency.code, Agency.name).where(Agency.city_id == occ.series.city_id)
-        ).all()
-    )
+    names = {
+        a.code: unit_for(a, occ.district).name
+        for a in session.scalars(select(Agency).where(Agency.city_id == occ.series.city_id))
+    }
     return [(c, names.get(c, c), kind) for c, kind in codes]
 
 
@@ -120,6 +122,28 @@ def _attendance(session: Session, occ: Occurrence) -> dict[str, Any]:
     }
 
 
+def _deliverables(session: Session, occ: Occurrence, today: date) -> list[dict[str, Any]]:
+    """What the held meeting owes (成效檢核表 …): due date, to whom, handed in or not."""
+    names = dict(
+        session.execute(
+            select(Agency.code, Agency.name).where(Agency.city_id == occ.series.city_id)
+        ).all()
+    )
+    return [
+        {
+            "name": o.name,
+            "to": names.get(o.to, o.to),
+            "due": format_roc_date(o.due_on),
+            "state": o.state(today).value,
+            "state_zh": DELIVERABLE_STATE_ZH[o.state(today)],
+            "submitted": format_roc_date(o.submitted_on) if o.submitted_on else None,
+            "on_time": o.on_time,
+            "note": o.note or "",
+        }
+        for o in deliverables_of(session, occ)
+    ]
+
+
 def _records(session: Session, occ: Occurrence, today: date) -> dict[str, Any]:
     """Whether it was held, its minutes, the cases discussed and its action items."""
     held = session.get(HeldMeeting, occ.id)
@@ -147,6 +171,7 @@ def _records(session: Session, occ: Occurrence, today: date) -> dict[str, Any]:
         if minutes is not None
         else None,
         "discussed": list(discussed),
+        "deliverables": _deliverables(session, occ, today),
         "items": [
             {
                 "id": i.id,

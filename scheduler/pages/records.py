@@ -19,6 +19,7 @@ from meetings.kernel.errors import OperationError
 from meetings.kernel.vocabulary import AttendanceStatus, Role
 from meetings.records.action_items import add_action_item, close_action_item
 from meetings.records.attendance import AttendanceInput, record_attendance
+from meetings.records.deliverables import record_deliverable
 from meetings.records.discussions import confirm_agenda_discussions, record_case_discussions
 from meetings.records.minutes import record_minutes
 from scheduler.pages.meeting import load_meeting
@@ -144,6 +145,31 @@ def _save_minutes(v: Visit, uid: str, data: bytes, recorded_on: str, confirm: bo
         return "會議紀錄已儲存" + extra + "。"
 
     return write(v, uid, "會議紀錄", do, screened)
+
+
+@router.post("/meetings/{uid}/deliverables")
+def deliverable(
+    v: CurrentVisit,
+    uid: str,
+    name: Text = "",
+    submitted_on: Text = "",
+    note: Text = "",
+    csrf: Text = "",
+) -> Response:
+    """Record that a deliverable (成效檢核表 …) of the held meeting was handed in."""
+    _staff_form(v, csrf)
+    who = v.require(Role.SECRETARIAT).email
+    now = v.site.now()
+    screened: list[str] = []
+
+    def do(session: Session) -> str:
+        day = optional_date(submitted_on, "繳交日期")
+        row = record_deliverable(
+            session, uid, name, now, who, on=day, note=note[:2000], warnings=screened
+        )
+        return f"已登錄{row.name}繳交。"
+
+    return write(v, uid, "應繳資料", do, screened)
 
 
 @router.post("/meetings/{uid}/discussed")

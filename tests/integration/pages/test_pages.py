@@ -9,13 +9,14 @@ from datetime import date
 
 import httpx
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 
 from meetings.db import (
     ActionItem,
     Attendance,
     AuditRecord,
     CaseDiscussion,
+    City,
     Closure,
     FeedToken,
     Minutes,
@@ -370,6 +371,19 @@ def test_kpi_dashboard_and_xlsx(site: str) -> None:
     assert b.get("/kpi?year=abc").status_code == 200  # error shown, this year's report instead
 
 
+def test_kpi_dashboard_shows_targets_beside_the_figures(site: str, app: App) -> None:
+    b = logged_in(site, "chen@example.org")
+    assert "目標達成情形" not in b.get("/kpi?year=112").text  # none declared
+    with app.transaction() as s:
+        s.execute(update(City).values(targets={"meetings_held": {"112": 12}}))
+    attend(b, JAN, {"DVPC": ("present", ""), "POL": ("absent", "")})
+    page = b.get("/kpi?year=112").text
+    table = page[page.index('id="target-table"') :]
+    table = table[: table.index("</table>")]
+    cells = re.findall(r"<td>([^<]*)</td>", table)
+    assert cells == ["合計", "實際召開次數", "≥ 12", "1", "1", "—", "未達成"]
+
+
 # --- admin -------------------------------------------------------------------------------------
 
 
@@ -498,3 +512,27 @@ def test_migration_0006_goes_down_and_up(app: App) -> None:
         cfg.attributes["connection"] = conn
         command.upgrade(cfg, "heads")
     assert {"users", "app_secrets"} <= set(inspect(app.engine).get_table_names())
+
+
+def test_admin_page_lists_double_booked_agencies(site: str, app: App) -> None:
+    b = logged_in(site, "admin@example.org")
+    before = b.get("/admin").text
+    before = before[before.index('id="conflicts"') :]
+    # The test city pins both DV zones to the 3rd Thursday at 14:00 with the same agencies:
+    # a clash the rule forces, listed, not moved.
+    assert "112年1月19日（星期四）下午2時 家暴高危機會議（北區）" in before
+    assert "家防中心、衛生局、警察局（固定日期）" in before and "可避免" not in before
+    token = b.csrf("/admin/adhoc")
+    r = b.post(
+        "/admin/adhoc",
+        {"csrf": token, "series": "cp-network", "at": "2023-02-08T14:30", "location": "第二會議室"},
+    )
+    assert r.status_code == 303
+    page = b.get("/admin").text
+    section = page[page.index('id="conflicts"') :]
+    # The ad-hoc meeting overlaps the (pinned) 2nd-Wednesday meeting with the same agencies.
+    assert (
+        "112年2月8日（星期三）下午2時 兒少保護個案跨網絡合作會議</a> 與 "
+        '<a href="/meetings/cp-network-20230208-adhoc1@liaison.test.example">'
+        "112年2月8日（星期三）下午2時30分"
+    ) in section

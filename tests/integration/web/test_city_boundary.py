@@ -121,6 +121,12 @@ ROUTES: dict[tuple[str, str], tuple[str, str, dict[str, str], tuple[int, ...]]] 
         (404,),
     ),
     ("POST", "/meetings/{uid}/minutes"): ("page", f"/meetings/{OTHER_UID}/minutes", {}, (404,)),
+    ("POST", "/meetings/{uid}/deliverables"): (
+        "page",
+        f"/meetings/{OTHER_UID}/deliverables",
+        {"name": "成效檢核表", "at": "2023-01-18"},
+        (404,),
+    ),
     ("POST", "/meetings/{uid}/discussed"): (
         "page",
         f"/meetings/{OTHER_UID}/discussed",
