@@ -32,7 +32,7 @@ from meetings.cases.importing import read_cases
 from meetings.cases.imports import import_cases
 from meetings.cases.lookup import resolve_city
 from meetings.db import Occurrence, OutboxMessage
-from meetings.kernel.localtime import local
+from meetings.kernel.localtime import DEFAULT_TIMEZONE, local
 from meetings.kpis.queries import compute_kpis
 from meetings.schedule.adhoc import add_adhoc_meeting
 from meetings.schedule.cadence import cycle_of
@@ -227,7 +227,7 @@ def _first_from(world: World, series_id: str, day: date) -> Occurrence:
     return next(
         o
         for o in world.meetings(series_id, key)
-        if o.status == "scheduled" and local(o.start_at, "Asia/Taipei").date() >= day
+        if o.status == "scheduled" and local(o.start_at, DEFAULT_TIMEZONE).date() >= day
     )
 
 
@@ -313,7 +313,7 @@ def world(
 
 
 def _placed(o: Occurrence) -> date:
-    return local(o.start_at, "Asia/Taipei").date()
+    return local(o.start_at, DEFAULT_TIMEZONE).date()
 
 
 @pytest.mark.parametrize("sid", list(RECURRING))

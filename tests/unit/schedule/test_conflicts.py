@@ -7,13 +7,14 @@ from dataclasses import replace
 from datetime import date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
+from meetings.kernel.localtime import DEFAULT_TIMEZONE
 from meetings.schedule.cadence import localize
 from meetings.schedule.conflicts import Booking, find_conflicts, seats
 from meetings.schedule.placing import Wish, settle, window_days
 from meetings.schedule.planning import Placement
 from meetings.schedule.workdays import OfficeCalendar
 
-TZ = ZoneInfo("Asia/Taipei")
+TZ = ZoneInfo(DEFAULT_TIMEZONE)  # the shipped cities declare no other zone
 CAL = OfficeCalendar()
 TWO_HOURS = timedelta(hours=2)
 
