@@ -10,6 +10,7 @@ from sqlalchemy import (
     Boolean,
     Date,
     DateTime,
+    Float,
     ForeignKey,
     Index,
     Integer,
@@ -230,6 +231,9 @@ class HeldMeeting(Base):
     cycle_first: Mapped[date] = mapped_column(Date)
     cycle_last: Mapped[date] = mapped_column(Date)
     minutes_due_on: Mapped[date] = mapped_column(Date)
+    # As recorded (migration 0014); None: the scheduled duration, and the attendance lines.
+    hours: Mapped[float | None] = mapped_column(Float)
+    participants: Mapped[int | None] = mapped_column(Integer)
     recorded_at: Mapped[datetime]
     updated_at: Mapped[datetime]
 

@@ -66,6 +66,29 @@ REVISION_KINDS = (
 )
 
 
+class SeriesKind(StrEnum):
+    """What a series' meetings are (a series' ``kind``, default network): the grant report
+    (seed 003) counts sessions, hours and participants per kind."""
+
+    # In the grant report's row order: the criteria's kinds first, network meetings last.
+    CASE_REVIEW = "case_review"
+    GROUP_SUPERVISION = "group_supervision"
+    EXTERNAL_SUPERVISION = "external_supervision"
+    TRAINING = "training"
+    FAMILY_MEETING = "family_meeting"
+    NETWORK = "network"
+
+
+SERIES_KIND_ZH = {
+    SeriesKind.CASE_REVIEW: "個案研討",
+    SeriesKind.GROUP_SUPERVISION: "團體督導",
+    SeriesKind.EXTERNAL_SUPERVISION: "外部督導",
+    SeriesKind.TRAINING: "教育訓練",
+    SeriesKind.FAMILY_MEETING: "家庭會談",
+    SeriesKind.NETWORK: "網絡會議",
+}
+
+
 class Role(StrEnum):
     ADMIN = "admin"
     SECRETARIAT = "secretariat"

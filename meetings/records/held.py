@@ -146,6 +146,39 @@ def mark_held(
     return record
 
 
+MAX_HOURS = 24.0
+MAX_PARTICIPANTS = 100_000
+
+
+def record_size(
+    session: Session,
+    occ: Occurrence,
+    now: datetime,
+    *,
+    hours: float | None = None,
+    participants: int | None = None,
+    held_on: date | None = None,
+) -> HeldMeeting:
+    """Mark a meeting held (as ``mark_held``) and record how long it lasted and how many
+    took part: what the grant report counts for supervision and training, where the
+    participants are people (social workers), not the agencies of the attendance lines.
+    A value left out keeps what was recorded."""
+    if hours is not None and not 0 < hours <= MAX_HOURS:
+        raise OperationError(f"--hours: {hours:g} is not between 0 and {MAX_HOURS:g}")
+    if participants is not None and not 0 <= participants <= MAX_PARTICIPANTS:
+        raise OperationError(
+            f"--participants: {participants} is not between 0 and {MAX_PARTICIPANTS:,}"
+        )
+    record = mark_held(session, occ, now, held_on)
+    if hours is not None:
+        record.hours = round(hours, 1)
+    if participants is not None:
+        record.participants = participants
+    record.updated_at = now
+    session.flush()
+    return record
+
+
 def require_held(session: Session, occ: Occurrence, what: str) -> HeldMeeting:
     """The held record of a meeting that ``what`` (minutes, action items…) needs."""
     if occ.status == OccurrenceStatus.CANCELLED:

@@ -27,7 +27,7 @@ from pydantic import (
 from meetings.kernel.emails import normalise_email
 from meetings.kernel.errors import control_character, shorten
 from meetings.kernel.localtime import DEFAULT_TIMEZONE, zone
-from meetings.kernel.vocabulary import CASE_RULE_FIELDS, Role
+from meetings.kernel.vocabulary import CASE_RULE_FIELDS, Role, SeriesKind
 from meetings.schedule.cadence import Cadence, for_instance, parse_cadence
 from meetings.schedule.spans import parse_duration, parse_span, parse_time_of_day
 from meetings.schedule.targets import Targets, TargetSpec
@@ -262,6 +262,8 @@ class SeriesDecl(_Strict):
     organizer: Line | None = None
     chair: Line | None = None
     secretariat: Line | None = None
+    # None (not network) so a series without one keeps its stored spec (and hash).
+    kind: SeriesKind | None = None
     cadence: str | dict[str, Any] | None = None
     anchor_month: int | None = Field(default=None, ge=1, le=12)
     trigger: TriggerDecl | None = None

@@ -21,8 +21,11 @@ from meetings.kernel.errors import OperationError
 from meetings.kernel.rocdate import format_roc_date, gregorian_year, roc_year
 from meetings.kernel.vocabulary import Role
 from meetings.kpis.formulas import KpiReport
+from meetings.kpis.grant_sheets import grant_xlsx_bytes
+from meetings.kpis.grants import grant_report
 from meetings.kpis.queries import compute_kpis
 from meetings.kpis.reports import (
+    MEDIA_TYPES,
     charts_svg,
     kpi_report_bytes,
     kpi_table,
@@ -135,6 +138,7 @@ def kpi(v: CurrentVisit, request: Request) -> Response:
         targets_header=targets_header,
         targets_body=targets_body,
         xlsx_url="/kpi.xlsx?" + urlencode(_query(report, city)),
+        grant_url="/kpi/grant.xlsx?" + urlencode({"city": city, "year": str(report.roc_year)}),
         series_options=all_series,
         f={"series": report.series_filter or "", "district": report.district_filter or ""},
     )
@@ -160,6 +164,30 @@ def kpi_xlsx(v: CurrentVisit, request: Request) -> Response:
         Response(
             data,
             media_type=media_type,
+            headers={"Content-Disposition": f'attachment; filename="{name}"'},
+        ),
+    )
+
+
+@router.get("/kpi/grant.xlsx")
+def grant_xlsx(v: CurrentVisit, request: Request) -> Response:
+    """The grant report (補助成果) of the year: sessions, hours, participants per kind."""
+    user = v.require(Role.SECRETARIAT)
+    params = dict(request.query_params)
+    with v.site.app.transaction() as session:
+        try:
+            today = viewer_today(session, user.email, v.site.now())
+            year, _series, _district = kpi_params(params, today)
+            city_id, _city = kpi_city(session, user.scope, params)
+            data = grant_xlsx_bytes(grant_report(session, year, city_id=city_id))
+        except OperationError as exc:
+            raise PageRefused(400, str(exc)) from None
+    name = f"grant-{roc_year(year)}.xlsx"
+    return finish(
+        v,
+        Response(
+            data,
+            media_type=MEDIA_TYPES["xlsx"],
             headers={"Content-Disposition": f'attachment; filename="{name}"'},
         ),
     )

@@ -33,7 +33,9 @@ from meetings.cases.imports import import_cases
 from meetings.cases.lookup import resolve_city
 from meetings.db import Occurrence, OutboxMessage
 from meetings.kernel.localtime import DEFAULT_TIMEZONE, local
+from meetings.kpis.grants import grant_report
 from meetings.kpis.queries import compute_kpis
+from meetings.records.held import record_size
 from meetings.schedule.adhoc import add_adhoc_meeting
 from meetings.schedule.cadence import cycle_of
 from meetings.schedule.declarations import Config, SeriesSpec
@@ -93,6 +95,9 @@ RECURRING: dict[str, tuple[int, str, int]] = {
     "ty-dropout-review": (1, MONTHLY_2ND_WE, 12),
     "ty-dropout-liaison": (1, "03-08 09-13", 2),
     "ty-employment-committee": (1, "06-14 12-13", 2),
+    # 桃園市, seed 003 (the grant report's kinds)
+    "ty-sdm-external-supervision": (1, "04-12 10-11", 2),
+    "ty-family-social-work-training": (1, "03-08 06-14 09-13 12-13", 4),
     # 臺北市, seeds 000 and 001
     "tp-sex-offender-assessment": (1, MONTHLY_2ND_WE, 12),
     "tp-treatment-provider-liaison": (1, QUARTERLY_FEB, 4),
@@ -103,9 +108,12 @@ RECURRING: dict[str, tuple[int, str, int]] = {
         12,
     ),
     "tp-police-dv-officer-training": (1, QUARTERLY_JAN, 4),
+    "tp-group-supervision": (1, MONTHLY_2ND_WE, 12),
+    "tp-in-service-training": (1, "05-10 11-08", 2),
     # 臺中市, seed 002
     "tc-city-cross-agency": (1, MAR_JUL_NOV, 3),
     "tc-child-protection-network": (1, "01-11 03-08 05-10 07-12 09-13 11-08", 6),
+    "tc-family-visitor-supervision": (1, "01-11 03-08 05-10 07-12 09-13 11-08", 6),
 }
 # 不定期 systems: no calendar meetings; the fixture adds one ad-hoc meeting to each.
 IRREGULAR = [
@@ -113,6 +121,7 @@ IRREGULAR = [
     "tc-dispatch-dispute",
     "ty-dropout-special-case",
     "ty-employment-transition",
+    "ty-family-meeting",
 ]
 ADHOC_AT = taipei(2023, 3, 15, 10, 0)  # a Wednesday
 EVENTS = ["ty-needs-assessment", "ty-outcome-review", "ty-transition"]
@@ -454,3 +463,26 @@ def test_the_documents_targets_stand_beside_the_figures(world: World) -> None:
     city = {t.key: t for t in taipei.target_results()}
     assert city["listed_case_discussion_rate"].target == 70
     assert city["meetings_per_month"].target == 3 and city["meetings_per_month"].met is False
+
+
+def test_the_grant_report_counts_supervision_training_and_family_meetings(world: World) -> None:
+    """Seed 003's counts (場次, 時數, 參與人數) per kind for 桃園: the April 外部督導 held 3 h
+    with 25 social workers, the March 教育訓練 with 40 (its scheduled 3 h), the ad-hoc
+    家庭會談 with 4 (its scheduled 90 minutes)."""
+    after = taipei(2024, 1, 15, 9, 0)
+    held = {
+        "ty-sdm-external-supervision": {"hours": 3, "participants": 25},
+        "ty-family-social-work-training": {"participants": 40},
+        "ty-family-meeting": {"participants": 4},
+    }
+    first = {sid: world.meetings(sid)[0].id for sid in held}
+    with world.app.transaction() as s:
+        for sid, size in held.items():
+            occ = s.get(Occurrence, first[sid])
+            assert occ is not None
+            record_size(s, occ, after, **size)  # type: ignore[arg-type]
+        report = grant_report(s, 112, city_id=resolve_city(s, "桃園市").id)
+    rows = {str(t.kind): (t.sessions, t.hours, t.participants) for t in report.rows}
+    assert rows["external_supervision"] == (1, 3.0, 25)
+    assert rows["training"] == (1, 3.0, 40)
+    assert rows["family_meeting"] == (1, 1.5, 4)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -9,6 +10,7 @@ from datetime import date
 
 import httpx
 import pytest
+from openpyxl import load_workbook
 from sqlalchemy import func, select, update
 
 from meetings.db import (
@@ -157,7 +159,8 @@ def test_roles_are_enforced(site: str, app: App) -> None:
     page = participant.get("/meetings/" + JAN)
     assert page.status_code == 200
     assert "出席紀錄" not in page.text and "檢視個案資料" not in page.text
-    for path in ("/kpi", "/kpi.xlsx?year=112", "/admin", "/admin/closures", "/admin/adhoc"):
+    staff_only = ("/kpi", "/kpi.xlsx?year=112", "/kpi/grant.xlsx?year=112", "/admin")
+    for path in (*staff_only, "/admin/closures", "/admin/adhoc"):
         assert participant.get(path).status_code == 403, path
     token = participant.csrf()
     r = participant.post(
@@ -368,6 +371,13 @@ def test_kpi_dashboard_and_xlsx(site: str) -> None:
     x = b.get("/kpi.xlsx?year=112")
     assert x.status_code == 200 and x.content[:2] == b"PK"
     assert "kpi-112.xlsx" in x.headers["content-disposition"]
+    grant_link = re.search(r'href="([^"]+)" id="grant"', after.text)
+    assert grant_link
+    g = b.get(grant_link.group(1).replace("&amp;", "&"))
+    assert g.status_code == 200 and "grant-112.xlsx" in g.headers["content-disposition"]
+    sheet = load_workbook(io.BytesIO(g.content))["辦理成效"]
+    assert [c.value for c in sheet[10]][:2] == ["合計", 1]  # the one held meeting
+    assert b.get("/kpi/grant.xlsx?year=abc").status_code == 400
     assert b.get("/kpi?year=abc").status_code == 200  # error shown, this year's report instead
 
 

@@ -142,6 +142,7 @@ ROUTES: dict[tuple[str, str], tuple[str, str, dict[str, str], tuple[int, ...]]] 
     ("POST", "/actions/{item_id}/close"): ("page", "/actions/{item}/close", {}, (404,)),
     ("GET", "/kpi"): ("page", "/kpi?year=112", {}, (200,)),
     ("GET", "/kpi.xlsx"): ("page", "/kpi.xlsx?year=112&city=紐約市", {}, (404,)),
+    ("GET", "/kpi/grant.xlsx"): ("page", "/kpi/grant.xlsx?year=112&city=紐約市", {}, (404,)),
     ("GET", "/admin"): ("page", "/admin", {}, (200,)),
     ("GET", "/admin/adhoc"): ("page", "/admin/adhoc", {}, (200,)),
     ("POST", "/admin/adhoc"): (
