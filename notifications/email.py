@@ -33,6 +33,7 @@ SUBJECT_PREFIX: dict[str, str] = {
     MessageKind.ESCALATION: "列管個案逾期未討論",
     MessageKind.DELIVERABLE_DUE: "應繳資料提醒",
     MessageKind.DELIVERABLE_OVERDUE: "應繳資料逾期",
+    MessageKind.READINESS: "會前檢核",
 }
 
 
@@ -103,6 +104,7 @@ def render(
         "next_meeting": "",
         "deliverable": "",
         "to_name": "",
+        "readiness_items": [],
     }
     extra.pop("agenda_html", None)
     if meeting is not None:

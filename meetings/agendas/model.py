@@ -101,6 +101,9 @@ class Agenda:
     frozen_at: datetime | None = None
     cases_withheld: bool = False
     notes: tuple[str, ...] = field(default_factory=tuple)
+    # With ``cases_withheld``: whether this viewer could see them by giving a reason (the
+    # secretariat) or never (participants), so the agenda says the right thing.
+    cases_viewable: bool = True
 
 
 def risk_label(sdm_risk: str | None, tipvda_score: int | None) -> str:
@@ -175,9 +178,10 @@ def build_agenda(
     )
 
 
-def withhold_cases(agenda: Agenda) -> Agenda:
-    """The agenda without case rows (shown to a viewer who gave no --as/--reason)."""
-    return replace(agenda, cases=(), cases_withheld=True)
+def withhold_cases(agenda: Agenda, *, viewable: bool = True) -> Agenda:
+    """The agenda without case rows (shown to a viewer who gave no --as/--reason; with
+    ``viewable`` False, to one who may never see them)."""
+    return replace(agenda, cases=(), cases_withheld=True, cases_viewable=viewable)
 
 
 # --- JSON ---------------------------------------------------------------------------

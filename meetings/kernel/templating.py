@@ -1,7 +1,7 @@
 """The one Jinja2 environment factory and its filters, for mail, agendas and pages.
 
-Filters are defined here once: ``roc_date``, ``roc_short``, ``roc_datetime`` and
-``zh_num``. Date filters localise an aware instant in the zone given as their argument,
+Filters are defined here once: ``roc_date``, ``roc_short``, ``roc_datetime``,
+``zh_num`` and ``version``. Date filters localise an aware instant in the zone given as their argument,
 else the render context's ``timezone``, else the city default.
 """
 
@@ -61,7 +61,14 @@ def roc_datetime(ctx: Context, value: datetime | None, tz: str | None = None) ->
     return EMPTY if value is None else format_roc_datetime(local(value, _zone(ctx, tz)))
 
 
+def version(sequence: int) -> str:
+    """A meeting's version as every page, notice and mail prints it: 第N版 with N =
+    SEQUENCE + 1 (a new meeting, SEQUENCE 0, is 第1版)."""
+    return f"第{int(sequence) + 1}版"
+
+
 FILTERS: dict[str, Any] = {
+    "version": version,
     "roc_date": roc_date,
     "roc_short": roc_short,
     "roc_datetime": roc_datetime,

@@ -156,6 +156,9 @@ class MessageKind(StrEnum):
     # A series' deliverable (成效檢核表 …) of a held meeting: due soon, then overdue.
     DELIVERABLE_DUE = "deliverable_due"
     DELIVERABLE_OVERDUE = "deliverable_overdue"
+    # To the series' secretariat, ``readiness`` (3 working days) before the meeting: what
+    # is not ready (agencies double-booked, notices undelivered, agencies without address).
+    READINESS = "readiness"
 
 
 # Messages about the meeting itself: a move supersedes them, a cancellation cancels them
@@ -167,6 +170,7 @@ MEETING_NOTICES = frozenset(
         MessageKind.REMINDER,
         MessageKind.UPDATE,
         MessageKind.CANCELLATION,
+        MessageKind.READINESS,
     }
 )
 

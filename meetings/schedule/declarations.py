@@ -275,6 +275,9 @@ class SeriesDecl(_Strict):
     agenda: AgendaDecl = Field(default_factory=AgendaDecl)
     reminders: list[ReminderDecl] | None = None
     minutes_due: str = "7d"
+    # When the secretariat's readiness check goes (None: DEFAULT_READINESS; None rather
+    # than the default so a series without one keeps its stored spec and hash).
+    readiness: str | None = None
     # None rather than []: a series without any keeps its stored spec (and hash) as it was.
     deliverables: list[DeliverableDecl] | None = None
     # This series' own goals (its rows, and its report), beside the city's; None rather
@@ -313,6 +316,15 @@ class SeriesDecl(_Strict):
     @classmethod
     def _minutes_due(cls, v: object) -> str:
         parse_span(v)
+        return str(v)
+
+    @field_validator("readiness")
+    @classmethod
+    def _readiness(cls, v: object) -> str | None:
+        if v is None:
+            return None
+        if parse_span(v).amount <= 0:
+            raise ValueError("'readiness' must be positive, e.g. 3wd")
         return str(v)
 
     @model_validator(mode="after")

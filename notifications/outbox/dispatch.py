@@ -33,6 +33,7 @@ from notifications.itip import calendar_for_message
 from notifications.outbox.deliverables import plan_deliverables_due
 from notifications.outbox.minutes import plan_minutes_due
 from notifications.outbox.planner import plan_messages
+from notifications.outbox.readiness import readiness_items
 from notifications.outbox.store import (
     Outcome,
     Recorded,
@@ -57,6 +58,7 @@ MEETING_KINDS: set[str] = {
     MessageKind.AGENDA,
     MessageKind.REMINDER,
     MessageKind.UPDATE,
+    MessageKind.READINESS,
 }
 # Reminders of a held meeting's deliverables (成效檢核表 …), planned by outbox.deliverables.
 DELIVERABLE_KINDS = frozenset({MessageKind.DELIVERABLE_DUE, MessageKind.DELIVERABLE_OVERDUE})
@@ -282,6 +284,8 @@ def _meeting_extra(
             extra["when"] = row.context["held_text"]
     if row.kind in DELIVERABLE_KINDS:
         extra.update(_deliverable_extra(session, row, occ))
+    if row.kind == MessageKind.READINESS:
+        extra["readiness_items"] = readiness_items(session, occ, now)
     if row.kind == MessageKind.AGENDA:
         if occ.uid not in cache.agendas:
             cache.agendas[occ.uid] = agenda_renderer(session, occ, now)

@@ -36,6 +36,8 @@ DEFAULT_REMINDERS: tuple[tuple[str, MessageKind], ...] = (
     ("7d", MessageKind.AGENDA),
     ("1d", MessageKind.REMINDER),
 )
+# The secretariat's readiness check, before every meeting (a series' ``readiness``).
+DEFAULT_READINESS = "3wd"
 # A meeting change re-announces the meeting with one of these, to those already told.
 CHANGE_EVENTS = frozenset({EventKind.MOVED, EventKind.UPDATED, EventKind.REINSTATED})
 # Messages that put the meeting into the recipient's calendar (METHOD:REQUEST).
@@ -147,6 +149,7 @@ class Planner:
         self._occurrences: dict[str, Occurrence | None] = {}
         self._by_uid: dict[str, list[OutboxMessage]] = {}
         self._recipients: dict[tuple[str, str | None], list[Recipient]] = {}
+        self._secretariats: dict[tuple[str, str | None], list[Recipient]] = {}
         self._decls: dict[str, SeriesDecl] = {}
 
     def run(self, limit: int = 5000) -> PlanReport:
@@ -282,6 +285,31 @@ class Planner:
                     continue
                 due = self.now
             self._to_all(occ, kind, due, existing)
+        self._plan_readiness(occ, decl, calendar, existing)
+
+    def _plan_readiness(
+        self, occ: Occurrence, decl: SeriesDecl, calendar: OfficeCalendar, existing: set[str]
+    ) -> None:
+        """The secretariat's readiness check of this version of the meeting (now if its
+        time is past); what it lists is looked up when it is sent."""
+        series = occ.series
+        due = max(_before(decl.readiness or DEFAULT_READINESS, occ.start_at, calendar), self.now)
+        key = (series.id, occ.district)
+        if key not in self._secretariats:
+            self._secretariats[key] = secretariat_for(
+                self.session, series.city_id, series, occ.district
+            )
+        for rcpt in self._secretariats[key]:
+            self._add(
+                occ.uid,
+                MessageKind.READINESS,
+                occ.sequence,
+                series.city,
+                rcpt,
+                due,
+                {"uid": occ.uid},
+                existing,
+            )
 
     def _to_all(self, occ: Occurrence, kind: str, due: datetime, existing: set[str]) -> None:
         """Plan one ``kind`` message about ``occ`` for each of its series' recipients."""
@@ -307,7 +335,12 @@ class Planner:
             return  # a later event for this meeting will plan from its newest state
         messages = self._messages(occ.uid)
         existing = {m.message_id for m in messages}
-        sent_kinds = {m.kind for m in messages if m.status == MessageStatus.SENT}
+        # What the invitees were told (the secretariat's readiness check is not that).
+        sent_kinds = {
+            m.kind
+            for m in messages
+            if m.status == MessageStatus.SENT and m.kind != MessageKind.READINESS
+        }
         past = occ.start_at <= self.now
         if kind == EventKind.REKEYED:
             if not past:

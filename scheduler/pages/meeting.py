@@ -24,7 +24,7 @@ from meetings.db import Agency, Attendance, CaseDiscussion, HeldMeeting, Minutes
 from meetings.kernel.errors import OperationError
 from meetings.kernel.localtime import local, local_today
 from meetings.kernel.rocdate import format_roc_date, format_roc_datetime, format_roc_time
-from meetings.kernel.vocabulary import Role
+from meetings.kernel.vocabulary import OccurrenceStatus, Role
 from meetings.records.action_items import list_action_items
 from meetings.records.deliverables import DELIVERABLE_STATE_ZH, deliverables_of
 from meetings.schedule.occurrences import get_occurrence
@@ -69,7 +69,7 @@ def _agenda(
     """The agenda, with its case rows only when a reason was given (and audited)."""
     agenda = load_agenda(session, occ, now)
     if reason is None:
-        return withhold_cases(agenda), []
+        return withhold_cases(agenda, viewable=user.staff), []
     record_audit(
         session,
         viewer=user.email,
@@ -200,12 +200,13 @@ def meeting_page(v: Visit, uid: str, *, reason: str | None = None) -> Response:
         records = _records(session, occ, today)
         start = local(occ.start_at, tz)
         info = {
-            **occurrence_row(occ, user.staff),
+            **occurrence_row(occ, user.staff, now),
             "when": format_roc_datetime(start),
             "end": format_roc_time(local(occ.end_at, tz)),
             "chair": occ.series.spec.get("chair"),
             "sequence": occ.sequence,
-            "future": start.date() > today,
+            "started": occ.start_at <= now,
+            "cancelled": occ.status == OccurrenceStatus.CANCELLED,
         }
     return render(
         v,
@@ -227,7 +228,7 @@ def notice(v: CurrentVisit, uid: str) -> Response:
     user = v.require()
     with v.site.app.transaction() as session:
         occ = load_meeting(session, uid, user.scope)
-        agenda = withhold_cases(load_agenda(session, occ, v.site.now()))
+        agenda = withhold_cases(load_agenda(session, occ, v.site.now()), viewable=False)
         html = render_agenda(agenda, "html", city_template_dirs(session, occ.series.city.name))
     return finish(v, HTMLResponse(html))
 

@@ -136,7 +136,7 @@ def meetings_page(v: Visit, params: dict[str, str], feed: dict[str, str] | None 
         tz = viewer_timezone(session, user.email)
         f = Filters.parse(params, local_today(v.site.now(), tz))
         occs = _occurrences(session, f, user.scope)
-        rows = [occurrence_row(o, user.staff) for o in occs[:MAX_ROWS]]
+        rows = [occurrence_row(o, user.staff, v.site.now()) for o in occs[:MAX_ROWS]]
         options = _options(session, user.scope)
         subscribe = _subscribe_panel(session, user, tz)
     for e in f.errors:

@@ -5,7 +5,7 @@ Dates are shown as ROC dates (民國), a meeting's times in its city's zone.
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, datetime
 from pathlib import Path
 from typing import Annotated, Any
 from urllib.parse import quote
@@ -106,15 +106,26 @@ def all_districts(title: str) -> str:
     return title.replace("{district}", "各區").replace("{zone}", "各區")
 
 
-def badges(o: Occurrence) -> list[tuple[str, str]]:
+STATUS_ZH = {
+    OccurrenceStatus.SCHEDULED: "預定",
+    OccurrenceStatus.HELD: "已召開",
+    OccurrenceStatus.CANCELLED: "已取消",
+    "unrecorded": "待補登",  # scheduled, started, and nothing recorded yet
+}
+
+
+def status_of(o: Occurrence, now: datetime) -> str:
+    """A meeting's status as every page shows it (a STATUS_ZH key): a scheduled meeting
+    that has started without a record is 待補登, not still 預定."""
+    if o.status == OccurrenceStatus.SCHEDULED and o.start_at <= now:
+        return "unrecorded"
+    return str(o.status)
+
+
+def badges(o: Occurrence, now: datetime) -> list[tuple[str, str]]:
     """(CSS class, label) of a meeting's badges: its status, moved, ad hoc."""
-    out: list[tuple[str, str]] = []
-    if o.status == OccurrenceStatus.CANCELLED:
-        out.append((OccurrenceStatus.CANCELLED, "已取消"))
-    elif o.status == OccurrenceStatus.HELD:
-        out.append((OccurrenceStatus.HELD, "已召開"))
-    else:
-        out.append((OccurrenceStatus.SCHEDULED, "預定"))
+    status = status_of(o, now)
+    out: list[tuple[str, str]] = [(status, STATUS_ZH[status])]
     if o.moved_reason and o.status != OccurrenceStatus.CANCELLED:
         out.append(("moved", "已改期"))
     if o.origin == Origin.ADHOC:
@@ -122,7 +133,7 @@ def badges(o: Occurrence) -> list[tuple[str, str]]:
     return out
 
 
-def occurrence_row(o: Occurrence, staff: bool) -> dict[str, Any]:
+def occurrence_row(o: Occurrence, staff: bool, now: datetime) -> dict[str, Any]:
     """A meeting as a list row: its JSON form (``scheduler.serialization``) plus what the
     page shows — ROC date and time in its city's zone, badges, link."""
     data = occurrence_json(o, staff=staff)
@@ -134,7 +145,7 @@ def occurrence_row(o: Occurrence, staff: bool) -> dict[str, Any]:
         "date": format_roc_date(start.date()),
         "time": format_roc_time(start),
         "location": o.location or "",
-        "badges": badges(o),
+        "badges": badges(o, now),
         "moved_reason": data.get("moved_reason"),
         "nominal": format_roc_date(o.nominal_date),
     }
