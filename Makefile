@@ -56,6 +56,7 @@ typecheck: $(STAMP)
 	$(BIN)/mypy
 
 bench: $(STAMP)
+	benchmarks/install-tools
 	$(BIN)/python benchmarks/run
 
 clean:

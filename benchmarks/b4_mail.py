@@ -2,11 +2,13 @@
 
 Both send to the same local aiosmtpd sink, run in a child process (so the sink
 does not share this process's interpreter lock) with a handler that only counts.
-The bare loop sends the very same prepared messages over
-one reused connection, one after another — what a hand-written script would do.
+The anchor is a bare aiosmtplib loop sending the very same prepared messages over
+as many reused connections as the pipeline opens (``dispatch_due``'s ``concurrency``
+default, read from its signature and passed to both), taking the next message from a
+shared queue — what a hand-written concurrent script would do, with nothing to build.
 The pipeline is the real thing: claim rows (lease), re-check each meeting, render
 the zh-TW multipart email, send over the workers' connections, record ``sent``.
-Goal: the pipeline reaches ≥ 70% of the bare loop's messages/s.
+Goal: the pipeline reaches ≥ 90% of the anchor's messages/s.
 
     .venv/bin/python benchmarks/b4_mail.py [--messages 10000] [--json]
 """
@@ -15,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import inspect
 import json
 import multiprocessing as mp
 import sys
@@ -42,7 +45,9 @@ from scheduler.bootstrap import App, build_app  # noqa: E402
 from scheduler.clock import FixedClock  # noqa: E402
 from scheduler.settings import Settings  # noqa: E402
 
-GOAL = 0.70
+GOAL = 0.90
+# The pipeline's connection count: dispatch_due's own default, used by both senders.
+CONNECTIONS: int = inspect.signature(dispatch_due).parameters["concurrency"].default
 ROUNDS = 5
 BASE_URL = "https://liaison.bench.example"
 MEETING_DAY = date(2023, 3, 8)  # 2nd Wednesday: every series meets then, at 14:00
@@ -133,18 +138,26 @@ def prepared_messages(app: App) -> list[tuple[EmailMessage, str, str]]:
 
 
 async def bare_loop(port: int, messages: list[tuple[EmailMessage, str, str]]) -> float:
-    client = aiosmtplib.SMTP(hostname="127.0.0.1", port=port, timeout=30)
-    await client.connect()
+    """Seconds to send ``messages`` over CONNECTIONS reused connections (connecting untimed)."""
+    clients = [
+        aiosmtplib.SMTP(hostname="127.0.0.1", port=port, timeout=30) for _ in range(CONNECTIONS)
+    ]
+    await asyncio.gather(*(c.connect() for c in clients))
+    queue = iter(messages)  # shared: each connection takes the next message when free
+
+    async def send_from(client: aiosmtplib.SMTP) -> None:
+        for msg, sender, rcpt in queue:
+            await client.send_message(msg, sender=sender, recipients=[rcpt])
+
     t0 = time.perf_counter()
-    for msg, sender, rcpt in messages:
-        await client.send_message(msg, sender=sender, recipients=[rcpt])
+    await asyncio.gather(*(send_from(c) for c in clients))
     elapsed = time.perf_counter() - t0
-    await client.quit()
+    await asyncio.gather(*(c.quit() for c in clients))
     return elapsed
 
 
 def pipeline(app: App, port: int, batches: int) -> tuple[float, Any]:
-    """One ``dispatch_due`` call sending ``batches`` batches of 50 (its defaults otherwise)."""
+    """One ``dispatch_due`` call sending ``batches`` batches of 50 over CONNECTIONS."""
     smtp = parse_smtp_url(f"smtp://127.0.0.1:{port}")
     t0 = time.perf_counter()
     report = asyncio.run(
@@ -154,6 +167,7 @@ def pipeline(app: App, port: int, batches: int) -> tuple[float, Any]:
             SEND_AT,
             base_url=BASE_URL,
             plan=False,
+            concurrency=CONNECTIONS,
             max_batches=batches,
         )
     )
@@ -225,13 +239,13 @@ def main() -> None:
     ok_delivery = sent == n == delivered == sent_rows and failed == 0
     rows = [
         {
-            "name": "B4 bare aiosmtplib loop, one connection (msg/s)",
+            "name": f"B4 bare aiosmtplib loop, {CONNECTIONS} connections (msg/s)",
             "measured": round(bare_rate, 1),
             "goal": None,
             "ok": True,
         },
         {
-            "name": "B4 pipeline: claim, re-check, render, send, record (msg/s)",
+            "name": f"B4 pipeline: claim, re-check, render, send, record; {CONNECTIONS} connections (msg/s)",
             "measured": round(pipe_rate, 1),
             "goal": None,
             "ok": ok_delivery,
@@ -249,17 +263,17 @@ def main() -> None:
     print(
         f"B4 mail — {n:,} reminders ({n_series} meetings × {n_recipients} recipients) to aiosmtpd"
     )
-    print(f"{'measure':<60}{'goal':>10}{'result':>14}")
+    print(f"{'measure':<78}{'goal':>10}{'result':>14}")
     print(
-        f"{'seeding: config, meetings, planning (not timed by goal)':<60}{'—':>10}{seeding:>13.1f}s"
+        f"{'seeding: config, meetings, planning (not timed by goal)':<78}{'—':>10}{seeding:>13.1f}s"
     )
-    print(f"{rows[0]['name']:<60}{'—':>10}{bare_rate:>10.0f} /s")
-    print(f"{rows[1]['name']:<60}{'—':>10}{pipe_rate:>10.0f} /s")
+    print(f"{rows[0]['name']:<78}{'—':>10}{bare_rate:>10.0f} /s")
+    print(f"{rows[1]['name']:<78}{'—':>10}{pipe_rate:>10.0f} /s")
     print(
-        f"{'  delivered / recorded sent / failed':<60}{'—':>10}{f'{delivered}/{sent_rows}/{failed}':>14}"
+        f"{'  delivered / recorded sent / failed':<78}{'—':>10}{f'{delivered}/{sent_rows}/{failed}':>14}"
     )
-    print(f"{rows[2]['name']:<60}{'≥ 0.70':>10}{ratio:>14.2f}")
-    print(f"{'verdict':<60}{'':>10}{'PASS' if rows[2]['ok'] else 'FAIL':>14}")
+    print(f"{rows[2]['name']:<78}{f'≥ {GOAL:.2f}':>10}{ratio:>14.2f}")
+    print(f"{'verdict':<78}{'':>10}{'PASS' if rows[2]['ok'] else 'FAIL':>14}")
 
 
 if __name__ == "__main__":
