@@ -8,6 +8,7 @@ Option checking (ports, ranges) is the CLI's (``scheduler.cli.serve``).
 
 from __future__ import annotations
 
+import secrets
 from dataclasses import dataclass, replace
 from datetime import date, datetime
 from pathlib import Path
@@ -18,6 +19,7 @@ from sqlalchemy import select
 
 from config import EXAMPLES_DIR
 from meetings.access.feeds import demo_feed_urls
+from meetings.access.users import add_user, find_user, set_password
 from meetings.agendas.queries import load_agenda
 from meetings.agendas.render import city_template_dirs, render_agenda
 from meetings.cases.config import load_config
@@ -27,7 +29,7 @@ from meetings.cases.lookup import resolve_city
 from meetings.db import City, District, Occurrence, Series
 from meetings.kernel.localtime import DEFAULT_TIMEZONE, local, local_today
 from meetings.kernel.rocdate import format_roc_datetime
-from meetings.kernel.vocabulary import OccurrenceStatus
+from meetings.kernel.vocabulary import ROLE_ZH, OccurrenceStatus, Role
 from meetings.schedule.cadence.describe import describe_zh
 from meetings.schedule.citywide import city_conflicts
 from meetings.schedule.declarations import SeriesSpec
@@ -86,9 +88,13 @@ def run_demo(settings: Settings, clock: Clock, options: DemoOptions) -> None:
             base_url=f"http://{options.host}:{options.public_port}",
         )
         application = build_app(demo_settings, clock)
+        if not options.once:
+            typer.echo(f"Pages: {demo_settings.base_url}/login  (logins below)")
         setup_schedule(application)
         setup_cases(application)
+        logins = setup_logins(application)
         print_feeds(application)
+        print_logins(demo_settings.base_url, logins)
         if options.once:
             dispatch_once(application, options.mail_dir)
         else:
@@ -233,6 +239,38 @@ def setup_cases(application: App) -> None:
 
 
 # --- feeds, mail and the running service ---------------------------------------------
+
+
+# Who can log in to the demo's pages: one of each role, of 桃園市 (the secretariat and the
+# admin are the config's people; the participant is 警察局's address).
+DEMO_LOGINS = (
+    (Role.ADMIN, "admin@taoyuan.example"),
+    (Role.SECRETARIAT, "chen@taoyuan.example"),
+    (Role.PARTICIPANT, "police@taoyuan.example"),
+)
+
+
+def setup_logins(application: App) -> list[tuple[Role, str, str]]:
+    """Give each demo login a fresh random password (printed once, never stored in clear):
+    a kept database's logins get new ones, so the printed ones always work."""
+    now = application.clock.now()
+    out = []
+    with application.transaction() as session:
+        for role, email in DEMO_LOGINS:
+            password = secrets.token_urlsafe(12)
+            if find_user(session, email) is None:
+                add_user(session, email, role, password, now, city=SAMPLE_CITY)
+            else:
+                set_password(session, email, password, now)
+            out.append((role, email, password))
+    return out
+
+
+def print_logins(base_url: str, logins: list[tuple[Role, str, str]]) -> None:
+    typer.echo("")
+    typer.echo(f"Pages: {base_url}/login — logins of {SAMPLE_CITY} (passwords shown only now):")
+    for role, email, password in logins:
+        typer.echo(f"  {ROLE_ZH[role]:<6} {email:<24} {password}")
 
 
 def print_feeds(application: App) -> None:

@@ -116,3 +116,11 @@ def zh_num(n: int) -> str:
     tens, ones = divmod(n, 10)
     head = "" if tens == 1 else _DIGITS[tens]
     return f"{head}十{_DIGITS[ones] if ones else ''}"
+
+
+def format_duration_zh(minutes: int) -> str:
+    """120 → 2小時, 90 → 1小時30分, 45 → 45分鐘."""
+    hours, rest = divmod(int(minutes), 60)
+    if not hours:
+        return f"{rest}分鐘"
+    return f"{hours}小時" + (f"{rest}分" if rest else "")

@@ -22,15 +22,17 @@ from meetings.kernel.rocdate import (
     LAST_DAY,
     DayOutOfRange,
     check_day,
+    format_duration_zh,
     format_roc_date,
     format_roc_datetime,
+    format_roc_time,
 )
 from meetings.kernel.vocabulary import Role
 from meetings.schedule.adhoc import add_adhoc_meeting
 from meetings.schedule.closures import add_closure
 from meetings.schedule.explain import explain_series
 from meetings.schedule.registry import SpecRegistry
-from meetings.schedule.spans import parse_duration
+from meetings.schedule.spans import parse_duration, parse_time_of_day
 from scheduler.pages.localdays import viewer_today
 from scheduler.pages.rendering import (
     Text,
@@ -58,7 +60,12 @@ def explained(session: Session, series: Series, now: datetime) -> dict[str, Any]
     city's today); a series that cannot be read says why instead of hiding the others."""
     try:
         out = explain_series(session, series, local_today(now, series.city.timezone))
-        out["policy"] = f"{out['holidays']}（{out['policy_zh']}）"
+        out["policy"] = out["policy_zh"]
+        start = parse_time_of_day(out["time"])
+        out["when_zh"] = format_roc_time(datetime.combine(date.min, start))
+        out["duration_zh"] = format_duration_zh(
+            int(parse_duration(out["duration"]).total_seconds() // 60)
+        )
         for inst in out["instances"]:
             inst["next"] = [d["roc"] for d in inst["next"]]
     except Exception as exc:  # one odd series must not hide the others

@@ -13,6 +13,7 @@ from email import message_from_bytes, policy
 from email.message import EmailMessage
 from pathlib import Path
 
+import httpx
 import pytest
 
 from tests.conftest import BACKEND, EXAMPLES, REPO
@@ -127,6 +128,12 @@ def serve_keeps_running_until_interrupted(env: dict[str, str], maildir: Path, fi
                 return False
 
         assert wait_for(healthy)
+        # The pages' address comes first, then one login of each role, each of which works.
+        assert lines[0].startswith(f"Pages: http://127.0.0.1:{web}/login"), lines[0]
+        found = re.findall(r"^  (\S+)\s+(\S+@taoyuan\.example)\s+(\S+)$", out, re.M)
+        assert [role for role, _e, _p in found] == ["系統管理者", "幕僚單位", "與會機關"], out
+        for _role, email, password in found:
+            assert logs_in(f"http://127.0.0.1:{web}", email, password), email
         with urllib.request.urlopen(feed.group(0), timeout=10) as r:
             body = r.read().decode()
         assert r.status == 200 and body.startswith("BEGIN:VCALENDAR")
@@ -141,3 +148,13 @@ def serve_keeps_running_until_interrupted(env: dict[str, str], maildir: Path, fi
             proc.kill()
             proc.wait(timeout=10)
     assert proc.returncode in (0, 130)
+
+
+def logs_in(base: str, email: str, password: str) -> bool:
+    """Log in through the login form (CSRF token and all); True on the redirect to the pages."""
+    with httpx.Client(base_url=base, follow_redirects=False, timeout=10) as client:
+        form = client.get("/login").text
+        token = re.search(r'name="csrf" value="([^"]+)"', form)
+        assert token is not None
+        r = client.post("/login", data={"email": email, "password": password, "csrf": token[1]})
+        return r.status_code == 303

@@ -400,7 +400,9 @@ def test_kpi_dashboard_shows_targets_beside_the_figures(site: str, app: App) -> 
 def test_admin_series_explain_and_adhoc(site: str, app: App) -> None:
     b = logged_in(site, "admin@example.org")
     r = b.get("/admin")
-    assert "RRULE:FREQ=MONTHLY;BYDAY=+2WE" in r.text
+    assert "RRULE:FREQ=MONTHLY;BYDAY=+2WE" in r.text  # behind 系統規則
+    assert "每月1次，第2個星期三，下午2時起，2小時" in r.text
+    assert "next_working_day" not in r.text and "（DVPC）" not in r.text
     assert "112年2月8日（星期三）下午2時" in r.text
     assert "deviant_behaviour_report" in r.text
     token = b.csrf("/admin/adhoc")
