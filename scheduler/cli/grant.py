@@ -16,7 +16,7 @@ from meetings.records.held import record_size
 from meetings.schedule.occurrences import get_occurrence
 from scheduler.cli.common import BadInput, JsonOpt, NowOpt, date_opt, emit_json, handled, make_app
 from scheduler.cli.common import viewer as kpi_viewer
-from scheduler.cli.records import UidArg, attendance_app
+from scheduler.cli.records import HeldAtOpt, UidArg, attendance_app
 
 
 def attendance_held(
@@ -28,10 +28,7 @@ def attendance_held(
         int | None,
         typer.Option("--participants", help="How many people took part (社工、講師、與會者)."),
     ] = None,
-    held_at: Annotated[
-        str | None,
-        typer.Option("--held-at", help="Date actually held (default: the scheduled date)."),
-    ] = None,
+    held_at: HeldAtOpt = None,
     now: NowOpt = None,
     as_json: JsonOpt = False,
 ) -> None:

@@ -47,6 +47,10 @@ minutes_app = typer.Typer(help="Minutes (會議紀錄) of held meetings.", no_ar
 actions_app = typer.Typer(help="Action items (決議事項) and their follow-up.", no_args_is_help=True)
 
 UidArg = Annotated[str, typer.Argument(metavar="UID", help="Meeting UID (liaison schedule list).")]
+HeldAtOpt = Annotated[
+    str | None,
+    typer.Option("--held-at", help="Date actually held (default: the scheduled date)."),
+]
 
 
 # --- attendance ------------------------------------------------------------------------
@@ -60,10 +64,7 @@ def attendance_record(
     status: Annotated[str, typer.Option("--status", help="present | absent | delegated")],
     person: Annotated[str | None, typer.Option("--person", help="Attendee's email.")] = None,
     rank: Annotated[str | None, typer.Option("--rank", help="Attendee's rank or title.")] = None,
-    held_at: Annotated[
-        str | None,
-        typer.Option("--held-at", help="Date actually held (default: the scheduled date)."),
-    ] = None,
+    held_at: HeldAtOpt = None,
     now: NowOpt = None,
     as_json: JsonOpt = False,
 ) -> None:

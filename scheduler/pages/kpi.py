@@ -6,6 +6,7 @@ the page and the printed report always agree.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import date
 from urllib.parse import urlencode
 
@@ -144,45 +145,24 @@ def kpi(v: CurrentVisit, request: Request) -> Response:
     )
 
 
-@router.get("/kpi.xlsx")
-def kpi_xlsx(v: CurrentVisit, request: Request) -> Response:
+def _workbook(
+    v: CurrentVisit,
+    request: Request,
+    build: Callable[[Session, int, KpiParams, int | None], bytes],
+    stem: str,
+) -> Response:
+    """An xlsx download of the viewer's city for the year asked (a bad year → 400)."""
     user = v.require(Role.SECRETARIAT)
     params = dict(request.query_params)
     with v.site.app.transaction() as session:
         try:
             today = viewer_today(session, user.email, v.site.now())
-            year, series_id, district = kpi_params(params, today)
+            asked = kpi_params(params, today)
             city_id, _city = kpi_city(session, user.scope, params)
-            data, media_type = kpi_report_bytes(
-                session, year, "xlsx", series_id=series_id, district=district, city_id=city_id
-            )
+            data = build(session, asked[0], asked, city_id)
         except OperationError as exc:
             raise PageRefused(400, str(exc)) from None
-    name = f"kpi-{roc_year(year)}.xlsx"
-    return finish(
-        v,
-        Response(
-            data,
-            media_type=media_type,
-            headers={"Content-Disposition": f'attachment; filename="{name}"'},
-        ),
-    )
-
-
-@router.get("/kpi/grant.xlsx")
-def grant_xlsx(v: CurrentVisit, request: Request) -> Response:
-    """The grant report (補助成果) of the year: sessions, hours, participants per kind."""
-    user = v.require(Role.SECRETARIAT)
-    params = dict(request.query_params)
-    with v.site.app.transaction() as session:
-        try:
-            today = viewer_today(session, user.email, v.site.now())
-            year, _series, _district = kpi_params(params, today)
-            city_id, _city = kpi_city(session, user.scope, params)
-            data = grant_xlsx_bytes(grant_report(session, year, city_id=city_id))
-        except OperationError as exc:
-            raise PageRefused(400, str(exc)) from None
-    name = f"grant-{roc_year(year)}.xlsx"
+    name = f"{stem}-{roc_year(asked[0])}.xlsx"
     return finish(
         v,
         Response(
@@ -191,3 +171,26 @@ def grant_xlsx(v: CurrentVisit, request: Request) -> Response:
             headers={"Content-Disposition": f'attachment; filename="{name}"'},
         ),
     )
+
+
+def _kpi_workbook(session: Session, year: int, asked: KpiParams, city_id: int | None) -> bytes:
+    _year, series_id, district = asked
+    data, _media = kpi_report_bytes(
+        session, year, "xlsx", series_id=series_id, district=district, city_id=city_id
+    )
+    return data
+
+
+def _grant_workbook(session: Session, year: int, _asked: KpiParams, city_id: int | None) -> bytes:
+    return grant_xlsx_bytes(grant_report(session, year, city_id=city_id))
+
+
+@router.get("/kpi.xlsx")
+def kpi_xlsx(v: CurrentVisit, request: Request) -> Response:
+    return _workbook(v, request, _kpi_workbook, "kpi")
+
+
+@router.get("/kpi/grant.xlsx")
+def grant_xlsx(v: CurrentVisit, request: Request) -> Response:
+    """The grant report (補助成果) of the year: sessions, hours, participants per kind."""
+    return _workbook(v, request, _grant_workbook, "grant")
