@@ -15,6 +15,7 @@ from sqlalchemy.exc import DataError, OperationalError
 
 from meetings.access.principals import ALL, Scope
 from meetings.access.users import viewer_scope
+from meetings.cases.lookup import resolve_city
 from meetings.kernel.errors import OperationError
 from meetings.kernel.localtime import DEFAULT_TIMEZONE, local
 from meetings.kernel.rocdate import parse_date
@@ -218,3 +219,21 @@ def print_change_report(report: ChangeReport, *, quiet_if_empty: bool = False) -
         typer.echo(f"  left as it was ({whys.get(why, why)}: history is not rewritten): {uid}")
     for w in report.warnings:
         typer.echo(f"warning: {w}", err=True)
+
+
+def check_report_year(year: int) -> None:
+    """A report's --year: ROC (112) or Gregorian (2023)."""
+    if not (1 <= year <= 300 or 1912 <= year <= 2300):
+        raise BadInput(f"--year: {year} is neither an ROC (e.g. 112) nor a Gregorian year")
+
+
+def report_city_id(session: Any, city: str | None, as_: str | None) -> int | None:
+    """The city a report counts: --city (one the --as user sees), else the --as user's
+    own, else None (the report's only city)."""
+    scope = viewer(session, as_)
+    city_id = scope.only_city(session) if city is None and as_ is not None else None
+    if city is not None:
+        city_id = resolve_city(session, city).id
+        if not scope.sees(city_id):
+            raise BadInput(f"--city: unknown city {city!r}")
+    return city_id

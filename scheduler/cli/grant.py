@@ -8,14 +8,22 @@ from typing import Annotated
 
 import typer
 
-from meetings.cases.lookup import resolve_city
 from meetings.kernel.rocdate import format_roc_date
 from meetings.kpis.grant_sheets import grant_json, grant_title, grant_xlsx_bytes, summary_table
 from meetings.kpis.grants import grant_report
 from meetings.records.held import record_size
 from meetings.schedule.occurrences import get_occurrence
-from scheduler.cli.common import BadInput, JsonOpt, NowOpt, date_opt, emit_json, handled, make_app
-from scheduler.cli.common import viewer as kpi_viewer
+from scheduler.cli.common import (
+    BadInput,
+    JsonOpt,
+    NowOpt,
+    check_report_year,
+    date_opt,
+    emit_json,
+    handled,
+    make_app,
+    report_city_id,
+)
 from scheduler.cli.records import HeldAtOpt, UidArg, attendance_app
 
 
@@ -78,18 +86,12 @@ def grant_report_cmd(
     """The grant report (衛福部補助成果) of a year: sessions, hours, participants, case
     discussions and cases discussed per kind of meeting; xlsx with --out."""
 
-    if not (1 <= year <= 300 or 1912 <= year <= 2300):
-        raise BadInput(f"--year: {year} is neither an ROC (e.g. 112) nor a Gregorian year")
+    check_report_year(year)
     if out is not None and out.suffix.lower() != ".xlsx":
         raise BadInput(f"--out: {out.name} must end in .xlsx")
     application = make_app()
     with application.transaction() as session:
-        scope = kpi_viewer(session, as_)
-        city_id = scope.only_city(session) if city is None and as_ is not None else None
-        if city is not None:
-            city_id = resolve_city(session, city).id
-            if not scope.sees(city_id):
-                raise BadInput(f"--city: unknown city {city!r}")
+        city_id = report_city_id(session, city, as_)
         report = grant_report(session, year, city_id=city_id)
     if as_json:
         emit_json(grant_json(report))

@@ -10,7 +10,6 @@ import typer
 from sqlalchemy import select
 
 from meetings.cases.audit import record_audit
-from meetings.cases.lookup import resolve_city
 from meetings.db import CaseDiscussion, Minutes
 from meetings.kernel.vocabulary import ATTENDANCE_ZH, AttendanceStatus
 from meetings.kpis.reports import kpi_report_bytes
@@ -32,14 +31,13 @@ from scheduler.cli.common import (
     JsonOpt,
     NowOpt,
     ReasonOpt,
+    check_report_year,
     date_opt,
     emit_json,
     handled,
     looking,
     make_app,
-)
-from scheduler.cli.common import (
-    viewer as kpi_viewer,
+    report_city_id,
 )
 
 attendance_app = typer.Typer(help="Attendance (簽到) of held meetings.", no_args_is_help=True)
@@ -427,19 +425,13 @@ def kpi(
         fmt = "json"
     if fmt not in FORMATS:
         raise BadInput(f"--format: must be one of {', '.join(FORMATS)}, not {fmt!r}")
-    if not (1 <= year <= 300 or 1912 <= year <= 2300):
-        raise BadInput(f"--year: {year} is neither an ROC (e.g. 112) nor a Gregorian year")
+    check_report_year(year)
     cutoff = date_opt(as_of, "--as-of")
     if fmt == "xlsx" and out is None:
         raise BadInput("--out: an xlsx report needs a file, e.g. --out kpi-112.xlsx")
     application = make_app()
     with application.transaction() as session:
-        scope = kpi_viewer(session, as_)
-        city_id = scope.only_city(session) if city is None and as_ is not None else None
-        if city is not None:
-            city_id = resolve_city(session, city).id
-            if not scope.sees(city_id):
-                raise BadInput(f"--city: unknown city {city!r}")
+        city_id = report_city_id(session, city, as_)
         content, _media = kpi_report_bytes(
             session, year, fmt, series_id=series, district=district, as_of=cutoff, city_id=city_id
         )
