@@ -12,10 +12,11 @@ from sqlalchemy.orm import Session
 from meetings.db import City, Occurrence, Series
 from meetings.kernel.localtime import local
 from meetings.kernel.rocdate import format_roc_datetime
-from meetings.kernel.vocabulary import OccurrenceStatus, Origin
+from meetings.kernel.vocabulary import SEAT_ROLE_ZH, SEAT_STATE_ZH, OccurrenceStatus, Origin
 from meetings.schedule.citywide import agency_names, city_conflicts
 from meetings.schedule.conflicts import Conflict, agency_of
 from meetings.schedule.registry import SpecRegistry
+from meetings.seats.queries import SeatRow, state_counts
 
 
 def occurrence_json(o: Occurrence, *, staff: bool) -> dict[str, Any]:
@@ -114,3 +115,35 @@ def city_conflicts_json(
     }
     names = agency_names(session, city.id)
     return [conflict_json(c, meetings, names, city.name) for c in found]
+
+
+def seat_json(row: SeatRow, tz: str) -> dict[str, Any]:
+    """One agency's seat at a meeting: who comes, as which role, answered when and how."""
+    return {
+        "agency": row.agency_code,
+        "agency_name": row.agency_name,
+        "required": row.required,
+        "role": row.role,
+        "role_zh": SEAT_ROLE_ZH[row.role],
+        "state": row.state,
+        "state_zh": SEAT_STATE_ZH[row.state],
+        "person": row.person,
+        "title": row.title,
+        "for_whom": row.for_whom,
+        "reason": row.reason,
+        "channel": row.channel,
+        "answered_at": local(row.answered_at, tz).isoformat() if row.answered_at else None,
+        "answered_by": row.answered_by,
+    }
+
+
+def seats_json(occ: Occurrence, rows: list[SeatRow]) -> dict[str, Any]:
+    """A meeting's seats and the counts per state (``liaison replies list --json``)."""
+    tz = occ.series.city.timezone
+    return {
+        "uid": occ.uid,
+        "title": occ.title,
+        "start": local(occ.start_at, tz).isoformat(),
+        "counts": state_counts(rows),
+        "seats": [seat_json(r, tz) for r in rows],
+    }

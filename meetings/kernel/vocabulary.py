@@ -50,6 +50,9 @@ class EventKind(StrEnum):
     ACTION_ITEM_ADDED = "action_item.added"
     ACTION_ITEM_CLOSED = "action_item.closed"
     DELIVERABLE_RECORDED = "deliverable.recorded"
+    # An agency answered its seat (reply slip, calendar reply, or the secretariat);
+    # payload {"seat_id": …, "answer_id": …}: the confirmation mail is planned from it.
+    SEAT_ANSWERED = "seat.answered"
     # A listed case undiscussed past its window; written by meetings.cases.escalation, not
     # record(): it may name no meeting at all.
     ESCALATION = "escalation"
@@ -159,6 +162,10 @@ class MessageKind(StrEnum):
     # To the series' secretariat, ``readiness`` (3 working days) before the meeting: what
     # is not ready (agencies double-booked, notices undelivered, agencies without address).
     READINESS = "readiness"
+    # To a required agency that has not answered its seat by the readiness check.
+    REPLY_CHASE = "reply_chase"
+    # To the agency's address after its seat was answered (what was recorded).
+    REPLY_CONFIRMATION = "reply_confirmation"
 
 
 # Messages about the meeting itself: a move supersedes them, a cancellation cancels them
@@ -171,6 +178,7 @@ MEETING_NOTICES = frozenset(
         MessageKind.UPDATE,
         MessageKind.CANCELLATION,
         MessageKind.READINESS,
+        MessageKind.REPLY_CHASE,
     }
 )
 
@@ -204,3 +212,47 @@ CASE_DATA_FIELDS = (
 CASE_IMPORT_COLUMNS = ("case_no", *CASE_DATA_FIELDS[:2], "name", *CASE_DATA_FIELDS[2:])
 CASE_STORED_FIELDS = (*CASE_DATA_FIELDS[:2], "masked_name", *CASE_DATA_FIELDS[2:])
 CASE_RULE_FIELDS = ("case_no", *CASE_DATA_FIELDS, "rereported_during_service")
+
+
+class SeatState(StrEnum):
+    """An invited agency's seat at one meeting (meetings.seats): who sits in it."""
+
+    INVITED = "invited"  # not answered yet
+    DESIGNATED = "designated"  # its representative (person, title/rank)
+    DEPUTY = "deputy"  # 代理: someone else, for whom
+    TENTATIVE = "tentative"  # a calendar's TENTATIVE: answered, not settled
+    DECLINED = "declined"  # 請假 (reason)
+
+
+SEAT_STATE_ZH = {
+    SeatState.INVITED: "未回覆",
+    SeatState.DESIGNATED: "指派出席",
+    SeatState.DEPUTY: "代理出席",
+    SeatState.TENTATIVE: "暫定",
+    SeatState.DECLINED: "請假",
+}
+# Seats whose agency is expected at the meeting (the attendance form's prefill).
+SEAT_COMING = frozenset({SeatState.DESIGNATED, SeatState.DEPUTY})
+
+
+class SeatRole(StrEnum):
+    MEMBER = "member"  # 出席
+    OBSERVER = "observer"  # 列席
+
+
+SEAT_ROLE_ZH = {SeatRole.MEMBER: "出席", SeatRole.OBSERVER: "列席"}
+
+
+class ReplyChannel(StrEnum):
+    LINK = "link"  # the reply slip (回條) page
+    ITIP = "itip"  # a calendar client's METHOD:REPLY
+    SECRETARIAT = "secretariat"  # typed in by the secretariat (an override)
+
+
+class InboundStatus(StrEnum):
+    """What became of one inbound mail (``inbound_messages``)."""
+
+    APPLIED = "applied"  # a seat was answered
+    HISTORY = "history"  # kept in the seat's history, not applied (an older SEQUENCE)
+    COUNTER = "counter"  # a proposed new time: shown to the secretariat, never applied
+    QUARANTINED = "quarantined"  # unknown sender, unparseable, no such meeting …

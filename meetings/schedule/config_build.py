@@ -192,8 +192,8 @@ def _check_agencies(
                 f"{doc.where(base + (key,))}: series[{i}].{key}: "
                 f"agency {code!r} is not declared in 'agencies'"
             )
-    for group in ("required", "optional"):
-        for j, code in enumerate(getattr(s.invite, group)):
+    for group in ("required", "optional", "observers"):
+        for j, code in enumerate(getattr(s.invite, group) or ()):
             if code not in city.agencies:
                 errors.append(
                     f"{doc.where(base + ('invite', group, j))}: series[{i}].invite.{group}: "

@@ -125,6 +125,9 @@ class InviteDecl(_Strict):
     required: list[Line] = Field(default_factory=list)
     optional: list[Line] = Field(default_factory=list)
     people: list[Email] = Field(default_factory=list)
+    # Agencies invited to sit in (列席) rather than as members (出席); None rather than []
+    # so a series without any keeps its stored spec (and hash) as it was.
+    observers: list[Line] | None = None
 
 
 class AgendaDecl(_Strict):
@@ -278,6 +281,10 @@ class SeriesDecl(_Strict):
     # When the secretariat's readiness check goes (None: DEFAULT_READINESS; None rather
     # than the default so a series without one keeps its stored spec and hash).
     readiness: str | None = None
+    # The least notice the invitation must give (Taipei: 3 days); None: DEFAULT_NOTICE_MIN.
+    notice_min: str | None = None
+    # Who chairs when the chair cannot come (the readiness check asks for one).
+    substitute_chair: Line | None = None
     # None rather than []: a series without any keeps its stored spec (and hash) as it was.
     deliverables: list[DeliverableDecl] | None = None
     # This series' own goals (its rows, and its report), beside the city's; None rather
@@ -325,6 +332,15 @@ class SeriesDecl(_Strict):
             return None
         if parse_span(v).amount <= 0:
             raise ValueError("'readiness' must be positive, e.g. 3wd")
+        return str(v)
+
+    @field_validator("notice_min")
+    @classmethod
+    def _notice_min(cls, v: object) -> str | None:
+        if v is None:
+            return None
+        if parse_span(v).amount <= 0:
+            raise ValueError("'notice_min' must be positive, e.g. 3d")
         return str(v)
 
     @model_validator(mode="after")
