@@ -34,6 +34,8 @@ SUBJECT_PREFIX: dict[str, str] = {
     MessageKind.DELIVERABLE_DUE: "應繳資料提醒",
     MessageKind.DELIVERABLE_OVERDUE: "應繳資料逾期",
     MessageKind.READINESS: "會前檢核",
+    MessageKind.REPLY_CHASE: "請回覆出席人員",
+    MessageKind.REPLY_CONFIRMATION: "回條已收到",
 }
 
 
@@ -105,6 +107,9 @@ def render(
         "deliverable": "",
         "to_name": "",
         "readiness_items": [],
+        "reply_url": None,
+        "seat_role": "",
+        "answer_text": "",
     }
     extra.pop("agenda_html", None)
     if meeting is not None:

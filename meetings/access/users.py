@@ -15,6 +15,7 @@ from datetime import datetime
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
 from sqlalchemy import select
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from meetings.access.passwords import password_problem
@@ -210,8 +211,14 @@ def list_users(session: Session) -> list[User]:
 def secret(session: Session, name: str, now: datetime) -> str:
     """A named server secret, created (256 random bits) on first use."""
     row = session.get(AppSecret, name)
-    if row is None:
-        row = AppSecret(name=name, value=secrets.token_urlsafe(32), created_at=now)
-        session.add(row)
-        session.flush()
-    return row.value
+    if row is not None:
+        return row.value
+    # Two instances may create it at once: the first insert wins, both read it back.
+    insert = postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert
+    values = {"name": name, "value": secrets.token_urlsafe(32), "created_at": now}
+    session.execute(
+        insert(AppSecret).values(values).on_conflict_do_nothing(index_elements=["name"])
+    )
+    value = session.scalar(select(AppSecret.value).where(AppSecret.name == name))
+    assert value is not None
+    return value

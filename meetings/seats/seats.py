@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from sqlalchemy import delete, select
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from meetings.db import Agency, Occurrence, Seat, SeatAnswer
@@ -24,6 +25,8 @@ from meetings.kernel.vocabulary import OccurrenceStatus, SeatRole, SeatState
 from meetings.schedule.declarations import SeriesDecl
 
 TOKEN_LENGTH = 43  # base64url of a 256-bit HMAC, unpadded
+# The server secret reply tokens derive from (meetings.access.users.secret).
+REPLY_SECRET = "reply-links"
 
 
 @dataclass(frozen=True)
@@ -54,29 +57,42 @@ def expected_seats(decl: SeriesDecl, active: Iterable[str]) -> list[SeatSpec]:
     return list(out.values())
 
 
+def _token_of(key: str, nonce: str) -> str:
+    mac = hmac.new(key.encode(), f"reply-slip|{nonce}".encode(), hashlib.sha256).digest()
+    return base64.urlsafe_b64encode(mac).decode().rstrip("=")
+
+
 def reply_token(key: str, seat: Seat) -> str:
     """The seat's reply link token (256 bits; only its hash is stored)."""
-    mac = hmac.new(key.encode(), f"reply-slip|{seat.nonce}".encode(), hashlib.sha256).digest()
-    return base64.urlsafe_b64encode(mac).decode().rstrip("=")
+    return _token_of(key, seat.nonce)
 
 
 def hash_reply_token(token: str) -> str:
     return hashlib.sha256(token.encode("utf-8")).hexdigest()
 
 
-def _new_seat(key: str, occ: Occurrence, spec: SeatSpec, now: datetime) -> Seat:
-    seat = Seat(
-        occurrence_id=occ.id,
-        agency_code=spec.agency_code,
-        required=spec.required,
-        role=spec.role,
-        state=SeatState.INVITED,
-        nonce=secrets.token_urlsafe(16),
-        created_at=now,
-        updated_at=now,
-    )
-    seat.token_hash = hash_reply_token(reply_token(key, seat))
-    return seat
+def _new_seat_row(key: str, occ: Occurrence, spec: SeatSpec, now: datetime) -> dict[str, object]:
+    nonce = secrets.token_urlsafe(16)
+    return {
+        "occurrence_id": occ.id,
+        "agency_code": spec.agency_code,
+        "required": spec.required,
+        "role": spec.role,
+        "state": SeatState.INVITED,
+        "nonce": nonce,
+        "token_hash": hash_reply_token(_token_of(key, nonce)),
+        "created_at": now,
+        "updated_at": now,
+    }
+
+
+def _insert_missing(session: Session, rows: list[dict[str, object]]) -> None:
+    """Insert seats, skipping any another worker inserted meanwhile (same meeting and
+    agency): two senders of one meeting's invitations must not fail each other."""
+    dialect = session.get_bind().dialect.name
+    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    stmt = insert(Seat).values(rows)
+    session.execute(stmt.on_conflict_do_nothing(index_elements=["occurrence_id", "agency_code"]))
 
 
 def active_agencies(session: Session, city_id: int) -> list[str]:
@@ -113,15 +129,17 @@ def sync_seats(
     gone = [s.id for c, s in have.items() if c not in wanted and s.id not in answered]
     if gone:
         session.execute(delete(Seat).where(Seat.id.in_(gone)))
-    for code, spec in wanted.items():
-        seat = have.get(code)
-        if seat is None:
-            have[code] = seat = _new_seat(key, occ, spec, now)
-            session.add(seat)
-        elif (seat.required, seat.role) != (spec.required, spec.role):
+    missing = [_new_seat_row(key, occ, s, now) for c, s in wanted.items() if c not in have]
+    for code, seat in have.items():
+        spec = wanted.get(code)
+        if spec is not None and (seat.required, seat.role) != (spec.required, spec.role):
             seat.required, seat.role, seat.updated_at = spec.required, spec.role, now
     session.flush()
-    return sorted((s for s in have.values() if s.id not in gone), key=lambda s: s.agency_code)
+    if missing:
+        _insert_missing(session, missing)
+    if missing or gone:
+        return seats_of(session, occ)
+    return sorted(have.values(), key=lambda s: s.agency_code)
 
 
 def seats_of(session: Session, occ: Occurrence) -> list[Seat]:

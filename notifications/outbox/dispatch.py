@@ -20,13 +20,32 @@ from sqlalchemy import select
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
-from meetings.db import Agency, City, DeliverableSubmission, Minutes, Occurrence, OutboxMessage
+from meetings.access.users import secret
+from meetings.db import (
+    Agency,
+    City,
+    DeliverableSubmission,
+    Minutes,
+    Occurrence,
+    OutboxMessage,
+    Seat,
+    SeatAnswer,
+)
 from meetings.kernel.errors import shorten
 from meetings.kernel.localtime import local
 from meetings.kernel.rocdate import format_roc_datetime
-from meetings.kernel.vocabulary import MessageKind, OccurrenceStatus, Origin
+from meetings.kernel.vocabulary import (
+    SEAT_ROLE_ZH,
+    SEAT_STATE_ZH,
+    MessageKind,
+    OccurrenceStatus,
+    Origin,
+    SeatRole,
+    SeatState,
+)
 from meetings.schedule.declarations import SeriesDecl
 from meetings.schedule.units import unit_for
+from meetings.seats.seats import REPLY_SECRET, reply_token, sync_seats
 from notifications.agenda_mail import agenda_for_email
 from notifications.email import MeetingView, compose, one_line, render
 from notifications.itip import calendar_for_message
@@ -59,7 +78,18 @@ MEETING_KINDS: set[str] = {
     MessageKind.REMINDER,
     MessageKind.UPDATE,
     MessageKind.READINESS,
+    MessageKind.REPLY_CHASE,
 }
+# An agency's copy of these carries its seat's reply link (回條).
+REPLY_LINK_KINDS = frozenset(
+    {
+        MessageKind.INVITATION,
+        MessageKind.UPDATE,
+        MessageKind.REMINDER,
+        MessageKind.REPLY_CHASE,
+        MessageKind.REPLY_CONFIRMATION,
+    }
+)
 # Reminders of a held meeting's deliverables (成效檢核表 …), planned by outbox.deliverables.
 DELIVERABLE_KINDS = frozenset({MessageKind.DELIVERABLE_DUE, MessageKind.DELIVERABLE_OVERDUE})
 # What an escalation email may say (planned into the row's context; no names).
@@ -166,6 +196,21 @@ class _BatchCache:
     occurrences: dict[str | None, Occurrence | None] = field(default_factory=dict)
     views: dict[str, MeetingView] = field(default_factory=dict)
     agendas: dict[str, tuple[str, str] | None] = field(default_factory=dict)
+    seats: dict[str, dict[str, Seat]] = field(default_factory=dict)
+    reply_key: str | None = None
+
+    def seat(self, session: Session, occ: Occurrence, code: str, now: datetime) -> Seat | None:
+        """The agency's seat at ``occ`` (the meeting's seats are made on its first notice)."""
+        if occ.uid not in self.seats:
+            self.seats[occ.uid] = {
+                s.agency_code: s for s in sync_seats(session, occ, self.key(session, now), now)
+            }
+        return self.seats[occ.uid].get(code)
+
+    def key(self, session: Session, now: datetime) -> str:
+        if self.reply_key is None:
+            self.reply_key = secret(session, REPLY_SECRET, now)
+        return self.reply_key
 
     def city(self, session: Session, city_id: int) -> City:
         if city_id not in self.cities:
@@ -212,7 +257,7 @@ def make_job(
             raise _Skip("meeting no longer exists")
         _check_still_due(row, occ, now)
         view = cache.view(session, occ, base_url)
-        extra = _meeting_extra(session, row, occ, now, agenda_renderer, cache)
+        extra = _meeting_extra(session, row, occ, now, base_url, agenda_renderer, cache)
         if row.kind in CALENDAR_KINDS:
             calendar = calendar_builder(row.kind, _calendar_view(row, view), [row], now)
     return Job(
@@ -243,6 +288,8 @@ def _escalation_extra(
 
 def _check_still_due(row: OutboxMessage, occ: Occurrence, now: datetime) -> None:
     """Raise ``_Skip`` when the meeting changed so that this message must not go out."""
+    if row.kind == MessageKind.REPLY_CONFIRMATION and occ.status == OccurrenceStatus.CANCELLED:
+        raise _Skip("meeting cancelled")
     if row.kind in MEETING_KINDS:
         if occ.status == OccurrenceStatus.CANCELLED:
             raise _Skip("meeting cancelled")
@@ -271,10 +318,12 @@ def _meeting_extra(
     row: OutboxMessage,
     occ: Occurrence,
     now: datetime,
+    base_url: str,
     agenda_renderer: AgendaRenderer,
     cache: _BatchCache,
 ) -> dict[str, Any]:
-    """The kind-specific part of a meeting email: the minutes deadline, the agenda."""
+    """The kind-specific part of a meeting email: the minutes deadline, the agenda, the
+    seat's reply link."""
     extra: dict[str, Any] = {}
     if row.kind == MessageKind.MINUTES_DUE:
         if session.get(Minutes, occ.id) is not None:
@@ -286,6 +335,9 @@ def _meeting_extra(
         extra.update(_deliverable_extra(session, row, occ))
     if row.kind == MessageKind.READINESS:
         extra["readiness_items"] = readiness_items(session, occ, now)
+    code = row.context.get("agency")
+    if row.kind in REPLY_LINK_KINDS and code and occ.status == OccurrenceStatus.SCHEDULED:
+        extra.update(_reply_extra(session, row, occ, str(code), now, base_url, cache))
     if row.kind == MessageKind.AGENDA:
         if occ.uid not in cache.agendas:
             cache.agendas[occ.uid] = agenda_renderer(session, occ, now)
@@ -293,6 +345,48 @@ def _meeting_extra(
         if rendered_agenda is not None:
             extra["agenda_text"], extra["agenda_html"] = rendered_agenda
     return extra
+
+
+def _reply_extra(
+    session: Session,
+    row: OutboxMessage,
+    occ: Occurrence,
+    code: str,
+    now: datetime,
+    base_url: str,
+    cache: _BatchCache,
+) -> dict[str, Any]:
+    """The seat's reply link and role; a chase is skipped once the seat is answered, a
+    confirmation says what was answered."""
+    seat = cache.seat(session, occ, code, now)
+    if seat is None:
+        if row.kind in (MessageKind.REPLY_CHASE, MessageKind.REPLY_CONFIRMATION):
+            raise _Skip("agency no longer invited")
+        return {}
+    if row.kind == MessageKind.REPLY_CHASE and seat.state != SeatState.INVITED:
+        raise _Skip("seat answered meanwhile")
+    extra: dict[str, Any] = {
+        "reply_url": f"{base_url}/reply/{reply_token(cache.key(session, now), seat)}",
+        "seat_role": SEAT_ROLE_ZH[SeatRole(seat.role)],
+    }
+    if row.kind == MessageKind.REPLY_CONFIRMATION:
+        answer = session.get(SeatAnswer, row.context.get("answer_id"))
+        if answer is None:
+            raise _Skip("answer no longer exists")
+        extra["answer_text"] = answer_text(answer)
+    return extra
+
+
+def answer_text(answer: SeatAnswer) -> str:
+    """An answer in the words of the reply slip: 指派出席：王小明（科長） …"""
+    state = SeatState(answer.state)
+    label = SEAT_STATE_ZH[state]
+    who = (answer.person or "") + (f"（{answer.title}）" if answer.title else "")
+    if state == SeatState.DEPUTY and answer.for_whom:
+        who += f"，代理{answer.for_whom}"
+    if state in (SeatState.DECLINED, SeatState.TENTATIVE) and answer.reason:
+        who = (who + "，" if who else "") + f"事由：{answer.reason}"
+    return f"{label}：{who}" if who else label
 
 
 def _deliverable_extra(session: Session, row: OutboxMessage, occ: Occurrence) -> dict[str, Any]:

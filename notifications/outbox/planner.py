@@ -15,7 +15,17 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session, selectinload
 
-from meetings.db import Agency, City, Occurrence, OutboxEvent, OutboxMessage, Person, Series
+from meetings.db import (
+    Agency,
+    City,
+    Occurrence,
+    OutboxEvent,
+    OutboxMessage,
+    Person,
+    Seat,
+    SeatAnswer,
+    Series,
+)
 from meetings.kernel.rocdate import format_roc_date
 from meetings.kernel.vocabulary import (
     MEETING_NOTICES,
@@ -23,6 +33,7 @@ from meetings.kernel.vocabulary import (
     MessageKind,
     MessageStatus,
     OccurrenceStatus,
+    ReplyChannel,
     Role,
 )
 from meetings.schedule.declarations import SeriesDecl
@@ -42,6 +53,10 @@ DEFAULT_READINESS = "3wd"
 CHANGE_EVENTS = frozenset({EventKind.MOVED, EventKind.UPDATED, EventKind.REINSTATED})
 # Messages that put the meeting into the recipient's calendar (METHOD:REQUEST).
 CALENDAR_NOTICES = frozenset({MessageKind.INVITATION, MessageKind.UPDATE})
+# Messages that do not tell invitees about the meeting (what "already told" ignores).
+NOT_NOTICES = frozenset(
+    {MessageKind.READINESS, MessageKind.REPLY_CHASE, MessageKind.REPLY_CONFIRMATION}
+)
 
 
 def message_id_for(kind: str, key: str, sequence: int, recipient: str, domain: str) -> str:
@@ -55,6 +70,7 @@ class Recipient:
     email: str
     name: str
     role: str  # REQ-PARTICIPANT | OPT-PARTICIPANT | NON-PARTICIPANT
+    agency: str | None = None  # the invited agency (its seat's reply link), None for people
 
 
 def recipients_for(
@@ -71,15 +87,16 @@ def recipients_for(
     seen: set[str] = set()
     out: list[Recipient] = []
 
-    def add(email: str, name: str, role: str) -> None:
+    def add(email: str, name: str, role: str, agency: str | None = None) -> None:
         key = email.lower()
         if key not in seen:
             seen.add(key)
-            out.append(Recipient(email, name, role))
+            out.append(Recipient(email, name, role, agency))
 
     for codes, role in (
         (decl.invite.required, "REQ-PARTICIPANT"),
         (decl.invite.optional, "OPT-PARTICIPANT"),
+        (decl.invite.observers or [], "OPT-PARTICIPANT"),
     ):
         for code in codes:
             agency = agencies.get(code)
@@ -87,7 +104,7 @@ def recipients_for(
                 continue
             unit = unit_for(agency, district)
             for email in unit.emails:
-                add(email, unit.name, role)
+                add(email, unit.name, role, code)
     if decl.invite.people:
         people = {
             p.email.lower(): p
@@ -310,13 +327,70 @@ class Planner:
                 {"uid": occ.uid},
                 existing,
             )
+        self._plan_chases(occ, decl, due, existing)
 
     def _to_all(self, occ: Occurrence, kind: str, due: datetime, existing: set[str]) -> None:
-        """Plan one ``kind`` message about ``occ`` for each of its series' recipients."""
+        """Plan one ``kind`` message about ``occ`` for each of its series' recipients (an
+        agency's carries its seat's reply link, looked up when it is sent)."""
         series = occ.series
         for rcpt in self._recipients_for(occ):
             self._add(
-                occ.uid, kind, occ.sequence, series.city, rcpt, due, {"uid": occ.uid}, existing
+                occ.uid, kind, occ.sequence, series.city, rcpt, due, _context(occ, rcpt), existing
+            )
+
+    def _plan_chases(
+        self, occ: Occurrence, decl: SeriesDecl, due: datetime, existing: set[str]
+    ) -> None:
+        """At readiness time, a reply chase to each required agency's addresses; one whose
+        seat is answered by then is skipped when it is due. A meeting announced or moved
+        inside its readiness window gets none: its notice has just asked."""
+        if due <= self.now:
+            return
+        required = set(decl.invite.required)
+        for rcpt in self._recipients_for(occ):
+            if rcpt.agency in required:
+                self._add(
+                    occ.uid,
+                    MessageKind.REPLY_CHASE,
+                    occ.sequence,
+                    occ.series.city,
+                    rcpt,
+                    due,
+                    _context(occ, rcpt),
+                    existing,
+                )
+
+    def _answered(self, event: OutboxEvent) -> None:
+        """A reply slip or the secretariat's answer is confirmed to the agency's addresses
+        (a calendar's reply is not: the calendar shows it, and a mail could loop)."""
+        answer = self.session.get(SeatAnswer, event.payload.get("answer_id"))
+        occ = self._occurrence(event.occurrence_uid or "")
+        if answer is None or occ is None or answer.channel == ReplyChannel.ITIP:
+            return
+        seat = self.session.get(Seat, answer.seat_id)
+        agency = self.session.scalar(
+            select(Agency).where(
+                Agency.city_id == occ.series.city_id,
+                Agency.code == (seat.agency_code if seat else ""),
+            )
+        )
+        if seat is None or agency is None or not agency.active:
+            return
+        unit = unit_for(agency, occ.district)
+        key = f"seat-answer-{answer.id}"
+        context = {"uid": occ.uid, "agency": seat.agency_code, "answer_id": answer.id}
+        existing = {m.message_id for m in self._messages(occ.uid)}
+        for email in unit.emails:
+            rcpt = Recipient(email, unit.name, "NON-PARTICIPANT", seat.agency_code)
+            self._add(
+                key,
+                MessageKind.REPLY_CONFIRMATION,
+                occ.sequence,
+                occ.series.city,
+                rcpt,
+                self.now,
+                context,
+                existing,
             )
 
     # -- event handling -----------------------------------------------------------
@@ -325,6 +399,9 @@ class Planner:
         kind = event.kind
         if kind == EventKind.ESCALATION:
             self._escalation(event)
+            return
+        if kind == EventKind.SEAT_ANSWERED:
+            self._answered(event)
             return
         if not kind.startswith("occurrence.") or event.occurrence_uid is None:
             return
@@ -335,11 +412,9 @@ class Planner:
             return  # a later event for this meeting will plan from its newest state
         messages = self._messages(occ.uid)
         existing = {m.message_id for m in messages}
-        # What the invitees were told (the secretariat's readiness check is not that).
+        # What the invitees were told (readiness checks and reply-slip mails are not that).
         sent_kinds = {
-            m.kind
-            for m in messages
-            if m.status == MessageStatus.SENT and m.kind != MessageKind.READINESS
+            m.kind for m in messages if m.status == MessageStatus.SENT and m.kind not in NOT_NOTICES
         }
         past = occ.start_at <= self.now
         if kind == EventKind.REKEYED:
@@ -507,6 +582,13 @@ class Planner:
         context["key"] = key
         for rcpt in secretariat:
             self._add(key, MessageKind.ESCALATION, 0, city, rcpt, self.now, context, existing)
+
+
+def _context(occ: Occurrence, rcpt: Recipient) -> dict[str, Any]:
+    """A meeting message's planned context: the meeting, and the agency whose seat it is."""
+    if rcpt.agency is None:
+        return {"uid": occ.uid}
+    return {"uid": occ.uid, "agency": rcpt.agency}
 
 
 def mask_case_no(case_no: str) -> str:

@@ -94,7 +94,9 @@ def test_latest_answer_wins_stale_sequence_is_history_only(app: App) -> None:
         (Answer(SeatState.INVITED, ReplyChannel.LINK), "state"),
     ],
 )
-def test_bad_answers_name_the_field_and_change_nothing(app: App, answer: Answer, field: str) -> None:
+def test_bad_answers_name_the_field_and_change_nothing(
+    app: App, answer: Answer, field: str
+) -> None:
     setup(app, CONFIG, date(2023, 1, 1), date(2023, 3, 31))
     now = app.clock.now()
     with app.transaction() as s:
