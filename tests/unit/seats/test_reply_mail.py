@@ -25,7 +25,8 @@ from scheduler.clock import FixedClock
 from tests.conftest import taipei
 from tests.support.configs import CONFIG
 from tests.support.snapshots import assert_snapshot
-from tests.unit.notifications.test_notify import dispatch, kinds, setup, sink  # noqa: F401
+from tests.unit.notifications.test_notify import dispatch, kinds, setup
+from tests.unit.notifications.test_notify import sink as sink  # the fixture
 
 LINK = re.compile(r"https://liaison\.test/reply/([A-Za-z0-9_-]{43})")
 WITH_PERSON = CONFIG.replace(
@@ -41,8 +42,8 @@ def text_of(msg: EmailMessage) -> str:
     return str(body.get_content())  # type: ignore[attr-defined]
 
 
-def of_kind(sink: MailSink, kind: str) -> list[EmailMessage]:
-    return [m for m in sink.handler.messages if f".{kind}." in str(m["Message-ID"])]
+def of_kind(mails: MailSink, kind: str) -> list[EmailMessage]:
+    return [m for m in mails.handler.messages if f".{kind}." in str(m["Message-ID"])]
 
 
 def answer(app: App, code: str, state: SeatState, **text: str) -> None:
