@@ -105,7 +105,9 @@ class Directory:
     addresses: Mapping[str, frozenset[str]]
 
     @classmethod
-    def of(cls, agencies: Iterable[tuple[str, Sequence[object], Mapping[str, object]]]) -> Directory:
+    def of(
+        cls, agencies: Iterable[tuple[str, Sequence[object], Mapping[str, object]]]
+    ) -> Directory:
         """From (code, emails, units) as stored in ``agencies``."""
         out: dict[str, frozenset[str]] = {}
         for code, emails, units in agencies:
@@ -126,7 +128,9 @@ class Directory:
         invited_codes = [c for c in invited if c in self.addresses]
         for address in addresses:
             domain = domain_of(address)
-            owners = [c for c in invited_codes if domain in {domain_of(a) for a in self.addresses[c]}]
+            owners = [
+                c for c in invited_codes if domain in {domain_of(a) for a in self.addresses[c]}
+            ]
             if len(owners) == 1:
                 return owners[0]
         return None

@@ -97,8 +97,11 @@ def _sender(msg: Message) -> str | None:
     return address if len(address) <= SENDER_LENGTH and not CONTROL.search(address) else None
 
 
-def parse_mail(raw: bytes) -> Mail:
-    """What ``raw`` (one RFC 5322 message) says, or why it cannot be used."""
+def parse_mail(raw: bytes, size: int | None = None) -> Mail:
+    """What ``raw`` (one RFC 5322 message) says, or why it cannot be used.
+
+    ``size``: the size the mailbox declares, when only the header was fetched.
+    """
     msg = message_from_bytes(raw[: MAX_BYTES + 1], policy=policy.default)
     mid = message_id_of(_header(msg, "Message-ID"), raw)
     sender = _sender(msg)
@@ -107,7 +110,7 @@ def parse_mail(raw: bytes) -> Mail:
     def problem(why: str) -> Mail:
         return Mail(mid, sender, subject, None, why)
 
-    if len(raw) > MAX_BYTES:
+    if max(len(raw), size or 0) > MAX_BYTES:
         return problem(f"too large: over {MAX_BYTES // (1024 * 1024)} MB")
     texts = calendar_texts(msg)
     if not texts:

@@ -22,7 +22,7 @@ from meetings.kernel.localtime import local_today
 from meetings.kernel.rocdate import format_roc_date
 from meetings.kernel.vocabulary import MessageKind, MessageStatus
 from meetings.records.deliverables import Owed, Window, owed
-from notifications.outbox.planner import Recipient, message_id_for, secretariat_for
+from notifications.outbox.recipients import Recipient, message_id_for, secretariat_for
 
 REMIND_BEFORE = timedelta(days=2)
 HORIZON = timedelta(days=30)

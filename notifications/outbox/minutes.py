@@ -22,7 +22,7 @@ from meetings.db import City, HeldMeeting, Minutes, Occurrence, OutboxMessage, S
 from meetings.kernel.localtime import local_today
 from meetings.kernel.rocdate import format_roc_date
 from meetings.kernel.vocabulary import MessageKind, MessageStatus, OccurrenceStatus
-from notifications.outbox.planner import Recipient, message_id_for, secretariat_for
+from notifications.outbox.recipients import Recipient, message_id_for, secretariat_for
 
 HORIZON = timedelta(days=30)
 

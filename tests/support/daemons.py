@@ -16,7 +16,8 @@ from meetings.db import City, Occurrence, OutboxMessage
 from meetings.kernel.yamlsource import load_yaml
 from meetings.schedule.config_build import build_config
 from meetings.schedule.operations import generate_schedule
-from notifications.outbox.planner import message_id_for, plan_messages
+from notifications.outbox.planner import plan_messages
+from notifications.outbox.recipients import message_id_for
 from scheduler.bootstrap import build_app
 from scheduler.clock import FixedClock
 from scheduler.settings import Settings

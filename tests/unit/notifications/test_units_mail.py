@@ -24,7 +24,7 @@ from meetings.schedule.operations import generate_schedule
 from notifications.feeds import organizers
 from notifications.mailsink import MailSink
 from notifications.outbox.dispatch import DispatchReport, dispatch_due
-from notifications.outbox.planner import secretariat_for
+from notifications.outbox.recipients import secretariat_for
 from notifications.smtp import SmtpMailer, parse_smtp_url
 from scheduler.bootstrap import App
 from scheduler.clock import FixedClock

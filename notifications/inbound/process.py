@@ -1,0 +1,182 @@
+"""One received mail, processed once: a seat answered, kept as history, a COUNTER kept
+for the secretariat, or quarantined with the reason. Nothing is dropped silently.
+
+:func:`process_message` works in the caller's transaction; :func:`receive` is the one
+entry point of the SMTP receiver, the IMAP poll and the benchmark: one transaction per
+message, so one bad message (or a database error on it) never blocks the others. The
+Message-ID is unique in ``inbound_messages``: a second delivery changes nothing.
+
+Only what the secretariat needs is kept: sender, a screened one-line subject, the
+meeting, the seat, the reason. Never the mail or its calendar.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError, SQLAlchemyError
+from sqlalchemy.orm import Session, sessionmaker
+
+from meetings.access.users import secret
+from meetings.db import Agency, City, InboundMessage, Occurrence, Seat
+from meetings.kernel.localtime import local
+from meetings.kernel.vocabulary import InboundStatus, OccurrenceStatus
+from meetings.seats.answers import AnswerError, answer_seat
+from meetings.seats.seats import seats_of, sync_seats
+from notifications.inbound.mapping import Directory, NotAnAnswer, answer_of, candidates
+from notifications.inbound.parse import Mail, Reply, one_line, parse_mail
+
+log = logging.getLogger("liaison.inbound")
+
+DUPLICATE = "duplicate"  # an outcome only: the message was processed before
+ERROR = "error"  # an outcome only: not stored (database trouble); deliver it again
+REASON_LENGTH = 300
+
+
+@dataclass(frozen=True)
+class Outcome:
+    message_id: str
+    status: str  # an InboundStatus, DUPLICATE or ERROR
+    reason: str | None = None
+    seat_id: int | None = None
+
+    @property
+    def stored(self) -> bool:
+        """Whether the message is accounted for (it need not be delivered again)."""
+        return self.status != ERROR
+
+
+@dataclass
+class _Result:
+    status: InboundStatus
+    reason: str | None = None
+    occ: Occurrence | None = None
+    seat: Seat | None = None
+    proposed: tuple[datetime, datetime] | None = None
+
+
+def process_message(
+    session: Session, raw: bytes, now: datetime, *, size: int | None = None
+) -> Outcome:
+    """Process one mail in ``session``'s transaction (the caller commits); ``size``: the
+    size a mailbox declares for a message of which only the header was fetched."""
+    mail = parse_mail(raw, size)
+    if session.scalar(
+        select(InboundMessage.id).where(InboundMessage.message_id == mail.message_id)
+    ):
+        return Outcome(mail.message_id, DUPLICATE)
+    result = _handle(session, mail, now)
+    row = InboundMessage(
+        message_id=mail.message_id,
+        city_id=_city_id(session, mail, result.occ),
+        sender=mail.sender,
+        subject=mail.subject,
+        status=result.status,
+        reason=(result.reason or None) and result.reason[:REASON_LENGTH],
+        occurrence_uid=result.occ.uid if result.occ is not None else None,
+        seat_id=result.seat.id if result.seat is not None else None,
+        proposed_start=result.proposed[0] if result.proposed else None,
+        proposed_end=result.proposed[1] if result.proposed else None,
+        received_at=now,
+    )
+    session.add(row)
+    session.flush()
+    return Outcome(mail.message_id, result.status, result.reason, row.seat_id)
+
+
+def _handle(session: Session, mail: Mail, now: datetime) -> _Result:
+    if mail.reply is None:
+        return _Result(InboundStatus.QUARANTINED, mail.problem)
+    reply = mail.reply
+    occ = session.scalar(select(Occurrence).where(Occurrence.uid == reply.uid[:300]))
+    if occ is None:
+        return _Result(InboundStatus.QUARANTINED, "unknown meeting UID")
+    if occ.status == OccurrenceStatus.CANCELLED:
+        return _Result(InboundStatus.QUARANTINED, "the meeting was cancelled", occ)
+    if occ.status != OccurrenceStatus.SCHEDULED or occ.end_at <= now:
+        return _Result(InboundStatus.QUARANTINED, "the meeting is over", occ)
+    seat = _seat_of_sender(session, occ, reply, mail.sender, now)
+    if seat is None:
+        return _Result(InboundStatus.QUARANTINED, "unknown sender", occ)
+    if reply.method == "COUNTER":
+        return _counter(occ, seat, reply)
+    try:
+        answer = answer_of(reply, mail.sender)
+        row = answer_seat(session, seat, occ, answer, now)
+    except (NotAnAnswer, AnswerError) as exc:
+        return _Result(InboundStatus.QUARANTINED, str(exc), occ, seat)
+    if not row.applied:
+        why = f"about an older version of the meeting (SEQUENCE {reply.sequence} < {occ.sequence})"
+        return _Result(InboundStatus.HISTORY, why, occ, seat)
+    return _Result(InboundStatus.APPLIED, None, occ, seat)
+
+
+def _seat_of_sender(
+    session: Session, occ: Occurrence, reply: Reply, sender: str | None, now: datetime
+) -> Seat | None:
+    """The seat of the agency the reply comes from, in the meeting's city only."""
+    city_id = occ.series.city_id
+    directory = Directory.of(
+        session.execute(
+            select(Agency.code, Agency.emails, Agency.units).where(Agency.city_id == city_id)
+        ).tuples()
+    )
+    seats = {s.agency_code: s for s in seats_of(session, occ)}
+    if not seats:  # invitations not sent yet (or seats never made): make them now
+        key = secret(session, "reply-links", now)
+        seats = {s.agency_code: s for s in sync_seats(session, occ, key, now)}
+    code = directory.agency_for(candidates(reply, sender), seats)
+    return seats.get(code) if code is not None else None
+
+
+def _counter(occ: Occurrence, seat: Seat, reply: Reply) -> _Result:
+    """A proposed new time: kept for the secretariat, never applied."""
+    if reply.start is None:
+        return _Result(InboundStatus.QUARANTINED, "COUNTER without a proposed DTSTART", occ, seat)
+    tz = occ.series.city.timezone
+    start = local(reply.start, tz).astimezone(UTC)
+    end = local(reply.end, tz).astimezone(UTC) if reply.end else start + (occ.end_at - occ.start_at)
+    if end <= start:
+        return _Result(InboundStatus.QUARANTINED, "COUNTER ends before it starts", occ, seat)
+    return _Result(
+        InboundStatus.COUNTER, one_line(reply.comment, 200), occ, seat, proposed=(start, end)
+    )
+
+
+def _city_id(session: Session, mail: Mail, occ: Occurrence | None) -> int | None:
+    """The meeting's city; for an unknown meeting, the one city whose domain its UID
+    names (our UIDs end in the city's domain); else None (seen by the operator only)."""
+    if occ is not None:
+        return occ.series.city_id
+    if mail.reply is None:
+        return None
+    domain = mail.reply.uid.rpartition("@")[2].strip().lower()
+    if not domain:
+        return None
+    ids = list(session.scalars(select(City.id).where(City.domain == domain).limit(2)))
+    return ids[0] if len(ids) == 1 else None
+
+
+def receive(
+    sessions: sessionmaker[Session], raw: bytes, now: datetime, *, size: int | None = None
+) -> Outcome:
+    """Process one mail in a transaction of its own. A database error is reported as an
+    ``error`` outcome (nothing stored: the sender or the mailbox keeps the mail)."""
+    try:
+        with sessions.begin() as session:
+            return process_message(session, raw, now, size=size)
+    except IntegrityError:
+        # The same Message-ID committed meanwhile by another receiver (SMTP and IMAP).
+        mid = parse_mail(raw).message_id
+        with sessions() as session:
+            if session.scalar(select(InboundMessage.id).where(InboundMessage.message_id == mid)):
+                return Outcome(mid, DUPLICATE)
+        log.warning("inbound %s: integrity error, not stored", mid)
+        return Outcome(mid, ERROR, "database refused the message")
+    except SQLAlchemyError as exc:
+        reason = str(getattr(exc, "orig", None) or exc).splitlines()[0][:200]
+        log.warning("inbound message not stored: database: %s", reason)
+        return Outcome(parse_mail(raw).message_id, ERROR, f"database: {reason}")
