@@ -1,11 +1,13 @@
 """A local SMTP server (aiosmtpd) that stores every message as an .eml file.
 
 The embedded default for the demo and for tests. A test can make it answer
-temporary (4xx) or permanent (5xx) errors for chosen recipients.
+temporary (4xx) or permanent (5xx) errors for chosen recipients; ``delay`` makes it
+take that long (seconds) to accept each message.
 """
 
 from __future__ import annotations
 
+import asyncio
 import re
 import threading
 from dataclasses import dataclass, field
@@ -29,6 +31,9 @@ class SinkHandler:
     attempts: int = 0
     _first: int | None = None
     _lock: threading.Lock = field(default_factory=threading.Lock)
+    # Seconds each message takes to be accepted (a slow server, for benchmarks): awaited,
+    # so other connections are served meanwhile — the sink stays concurrent.
+    delay: float = 0.0
 
     async def handle_RCPT(
         self,
@@ -49,6 +54,8 @@ class SinkHandler:
         return "250 OK"
 
     async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:
+        if self.delay > 0:
+            await asyncio.sleep(self.delay)
         raw = envelope.original_content or b""
         msg = message_from_bytes(raw, policy=policy.default)
         assert isinstance(msg, EmailMessage)
@@ -74,9 +81,13 @@ class MailSink:
     """A running sink on 127.0.0.1 (port 0 = pick a free port)."""
 
     def __init__(
-        self, port: int = 0, directory: Path | None = None, host: str = "127.0.0.1"
+        self,
+        port: int = 0,
+        directory: Path | None = None,
+        host: str = "127.0.0.1",
+        delay: float = 0.0,
     ) -> None:
-        self.handler = SinkHandler(directory=directory)
+        self.handler = SinkHandler(directory=directory, delay=delay)
         self.host = host
         self._requested_port = port
         self._controller: Controller | None = None

@@ -8,13 +8,14 @@ import asyncio
 import logging
 import threading
 from collections.abc import Callable
-from datetime import datetime
+from datetime import UTC, datetime
 
 from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.triggers.interval import IntervalTrigger
 from sqlalchemy.exc import OperationalError
 
 from meetings.cases.jobs import run_case_jobs
+from notifications.inbound.imap import ImapError, PollReport, poll_mailbox
 from notifications.outbox.dispatch import DispatchReport, dispatch_due
 from scheduler.bootstrap import App
 from scheduler.db import DatabaseUnavailable
@@ -55,6 +56,11 @@ def housekeeping(app: App) -> int:
         return len(run_case_jobs(session, now).escalations)
 
 
+def poll_imap(app: App) -> PollReport:
+    """One poll of ``LIAISON_IMAP_URL`` for calendar replies (each its own transaction)."""
+    return poll_mailbox(app.settings.imap_url, app.sessions, app.clock.now)
+
+
 class Daemon:
     """Runs `tick` every `interval` seconds (and `housekeeping` hourly) until stopped."""
 
@@ -92,10 +98,38 @@ class Daemon:
         except Exception:  # keep the daemon alive; the next run retries
             log.exception("housekeeping failed")
 
+    def _run_imap(self) -> None:
+        try:
+            report = poll_imap(self.app)
+        except (ImapError, ValueError) as exc:  # the mailbox down, a bad URL: say so, go on
+            log.warning("imap poll failed: %s (the next poll retries)", exc)
+            return
+        except (OperationalError, DatabaseUnavailable) as exc:
+            log.warning("imap poll failed: database: %s", _database_trouble(exc))
+            return
+        except Exception:  # keep the daemon alive; the next poll retries
+            log.exception("imap poll failed")
+            return
+        if report.seen:
+            log.info("imap: %d read, %d stored, %d left", report.seen, report.stored, report.failed)
+
     def start(self) -> None:
-        """Tick at once (what became due while we were down), then in the background."""
+        """Tick at once (what became due while we were down), then in the background.
+
+        With ``LIAISON_IMAP_URL`` set, the mailbox is polled too (every
+        ``LIAISON_IMAP_POLL_SECONDS``) for calendar replies.
+        """
         self._run_housekeeping()
         self._run_tick()
+        if self.app.settings.imap_url:
+            self._scheduler.add_job(
+                self._run_imap,
+                IntervalTrigger(seconds=self.app.settings.imap_poll_seconds),
+                max_instances=1,
+                coalesce=True,
+                id="imap",
+                next_run_time=datetime.now(UTC),
+            )
         self._scheduler.add_job(
             self._run_tick,
             IntervalTrigger(seconds=self.interval),

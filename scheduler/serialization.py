@@ -9,7 +9,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from meetings.db import City, Occurrence, Series
+from meetings.db import City, InboundMessage, Occurrence, Series
 from meetings.kernel.localtime import local
 from meetings.kernel.rocdate import format_roc_datetime
 from meetings.kernel.vocabulary import SEAT_ROLE_ZH, SEAT_STATE_ZH, OccurrenceStatus, Origin
@@ -146,4 +146,20 @@ def seats_json(occ: Occurrence, rows: list[SeatRow]) -> dict[str, Any]:
         "start": local(occ.start_at, tz).isoformat(),
         "counts": state_counts(rows),
         "seats": [seat_json(r, tz) for r in rows],
+    }
+
+
+def inbound_json(m: InboundMessage, tz: str | None) -> dict[str, Any]:
+    """One received reply as the secretariat sees it (a COUNTER or a quarantined mail):
+    never its body, only the screened subject, the sender and the reason."""
+    return {
+        "message_id": m.message_id,
+        "received_at": local(m.received_at, tz).isoformat(),
+        "status": m.status,
+        "sender": m.sender,
+        "subject": m.subject,
+        "reason": m.reason,
+        "uid": m.occurrence_uid,
+        "proposed_start": local(m.proposed_start, tz).isoformat() if m.proposed_start else None,
+        "proposed_end": local(m.proposed_end, tz).isoformat() if m.proposed_end else None,
     }

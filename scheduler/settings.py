@@ -19,6 +19,8 @@ DEFAULT_MAX_BODY = 2 * 1024 * 1024
 # The minutes file itself is at most 2 MB (pages.records.MAX_MINUTES_BYTES); a bigger
 # upload cap would only let a body be spooled to disk before it is refused anyway.
 DEFAULT_MAX_UPLOAD = 3 * 1024 * 1024
+# How often the daemon polls LIAISON_IMAP_URL for calendar replies (seconds).
+DEFAULT_IMAP_POLL_SECONDS = 60.0
 
 
 @dataclass(frozen=True)
@@ -32,6 +34,10 @@ class Settings:
     sqlite_busy_timeout: float = DEFAULT_SQLITE_BUSY_TIMEOUT
     max_body: int = DEFAULT_MAX_BODY
     max_upload: int = DEFAULT_MAX_UPLOAD
+    # The mailbox calendar replies arrive in (imap://USER:PASSWORD@HOST/INBOX or imaps://);
+    # empty: the daemon polls nothing (replies come over SMTP to `liaison inbound`).
+    imap_url: str = ""
+    imap_poll_seconds: float = DEFAULT_IMAP_POLL_SECONDS
 
     @classmethod
     def from_env(
@@ -56,6 +62,8 @@ class Settings:
             ),
             max_body=_bytes(env, "LIAISON_MAX_BODY", DEFAULT_MAX_BODY),
             max_upload=_bytes(env, "LIAISON_MAX_UPLOAD", DEFAULT_MAX_UPLOAD),
+            imap_url=(env.get("LIAISON_IMAP_URL") or "").strip(),
+            imap_poll_seconds=_seconds(env, "LIAISON_IMAP_POLL_SECONDS", DEFAULT_IMAP_POLL_SECONDS),
         )
 
 
@@ -69,3 +77,17 @@ def _bytes(env: Mapping[str, str], name: str, default: int) -> int:
     if not digits.isascii() or not digits.isdigit() or not 0 < int(digits) * scale <= 2**40:
         raise ValueError(f"{name}: a size in bytes, like 2000000, 512k or 2M (not {raw[:20]!r})")
     return int(digits) * scale
+
+
+def _seconds(env: Mapping[str, str], name: str, default: float) -> float:
+    """An interval in seconds, 1 to 3600; a ValueError naming ``name``."""
+    raw = (env.get(name) or "").strip()
+    if not raw:
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        value = 0.0
+    if not 1 <= value <= 3600:
+        raise ValueError(f"{name}: seconds between 1 and 3600 (not {raw[:20]!r})")
+    return value

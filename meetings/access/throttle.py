@@ -32,8 +32,9 @@ from sqlalchemy.orm import Session
 from meetings.db import LoginThrottle
 
 # Failures a key may have before blocks begin: an account is one person mistyping; an
-# address may be a whole office behind one NAT.
-FREE_FAILURES = {"account": 5, "address": 20}
+# address may be a whole office behind one NAT. ``reply:IP`` counts the reply slip's
+# answers and dead links from one address (scheduler.pages.reply), not logins.
+FREE_FAILURES = {"account": 5, "address": 20, "reply": 20}
 MAX_BLOCK = timedelta(minutes=5)
 FORGET = timedelta(minutes=15)  # no failure for this long: the count starts again
 MAX_KEY = 300  # the column's length

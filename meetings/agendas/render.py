@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 from jinja2 import (
@@ -81,15 +82,28 @@ def city_template_dirs(session: Session, city_name: str) -> list[Path]:
     return out
 
 
-def render_agenda(agenda: Agenda, fmt: str, overrides: Sequence[Path] = ()) -> str:
-    """The agenda as text, printable HTML or JSON (its free text screened again)."""
+@dataclass(frozen=True)
+class Roster:
+    """Who the printable notice names as 出席者 and 列席者, as its caller knows them (the
+    seats, which live above this layer): one line per agency, e.g. 警察局（組長 王小明）."""
+
+    members: tuple[str, ...]
+    observers: tuple[str, ...] = ()
+
+
+def render_agenda(
+    agenda: Agenda, fmt: str, overrides: Sequence[Path] = (), *, roster: Roster | None = None
+) -> str:
+    """The agenda as text, printable HTML or JSON (its free text screened again).
+
+    ``roster``: the HTML notice's 出席者/列席者 (without one: the reporting agencies)."""
     agenda = screened_agenda(agenda)
     if fmt == "json":
         return json.dumps(agenda_to_json(agenda), ensure_ascii=False, indent=2)
     if fmt not in FORMATS:
         raise ValueError(f"unknown format {fmt!r} (text, html or json)")
     name = "agenda.txt.j2" if fmt == "text" else "agenda.html.j2"
-    return _render(name, agenda, overrides)
+    return _render(name, agenda, overrides, roster)
 
 
 def render_agenda_fragment(agenda: Agenda, overrides: Sequence[Path] = ()) -> str:
@@ -97,7 +111,9 @@ def render_agenda_fragment(agenda: Agenda, overrides: Sequence[Path] = ()) -> st
     return _render("agenda_body.html.j2", screened_agenda(agenda), overrides)
 
 
-def _render(name: str, agenda: Agenda, overrides: Sequence[Path]) -> str:
+def _render(
+    name: str, agenda: Agenda, overrides: Sequence[Path], roster: Roster | None = None
+) -> str:
     """Render a fixed template name; ``{% include %}``s resolve inside the same folders
     only (Jinja2 refuses ``..`` segments and reads ``/abs`` as relative to each folder;
     :class:`ConfinedLoader` refuses symlinks pointing elsewhere)."""
@@ -111,6 +127,7 @@ def _render(name: str, agenda: Agenda, overrides: Sequence[Path]) -> str:
             timezone=tz,  # the date filters localise instants (frozen_at) in the city's zone
             when=format_roc_datetime(agenda.meeting.start),
             issued=format_roc_date(local(frozen, tz).date()) if frozen else None,
+            roster=roster,
         )
     except TemplateSyntaxError as exc:
         where = f"{exc.filename or exc.name or name}:{exc.lineno}"

@@ -26,8 +26,9 @@ from meetings.kernel.vocabulary import (
     Origin,
 )
 from meetings.schedule.citywide import agency_units
+from meetings.schedule.conditions import Condition, RuleNode
 from meetings.schedule.conflicts import seats
-from meetings.schedule.declarations import Condition, RuleNode, SeriesInstance, SeriesSpec
+from meetings.schedule.declarations import SeriesInstance, SeriesSpec
 from meetings.schedule.events import record as record_event
 from meetings.schedule.operations import ChangeReport, apply_placement
 from meetings.schedule.planning import Placement, place

@@ -30,6 +30,9 @@ KEYS = (
     "action_items_closed_on_time_rate",
     "meetings_withdrawn",
     "deliverables_on_time_rate",
+    "reply_rate",
+    "designated_attendance_rate",
+    "representative_continuity",
 )
 
 
@@ -94,6 +97,14 @@ class RowCounts:
     # Series deliverables (成效檢核表 …) due in the year, and those handed in by the due date.
     deliverables_due: int = 0
     deliverables_on_time: int = 0
+    # Stored seats of held meetings (meetings.kpis.seat_kpis): answered before the
+    # meeting; naming who comes (designated, deputy), and of those the agency came.
+    seats: int = 0
+    seats_answered: int = 0
+    seats_named: int = 0
+    named_present: int = 0
+    # agency code → (same person as at its previous named seat, meetings after the first)
+    continuity: dict[str, tuple[int, int]] = field(default_factory=dict)
 
     @property
     def required_attended(self) -> int:
@@ -120,6 +131,13 @@ class RowCounts:
         self.actions_on_time += other.actions_on_time
         self.deliverables_due += other.deliverables_due
         self.deliverables_on_time += other.deliverables_on_time
+        self.seats += other.seats
+        self.seats_answered += other.seats_answered
+        self.seats_named += other.seats_named
+        self.named_present += other.named_present
+        for code, (n, d) in other.continuity.items():
+            n0, d0 = self.continuity.get(code, (0, 0))
+            self.continuity[code] = (n0 + n, d0 + d)
 
     def as_row(self) -> dict[str, Any]:
         """The row as SPEC §7 names it."""
@@ -141,6 +159,11 @@ class RowCounts:
             "action_items_closed_on_time_rate": rate(self.actions_on_time, self.actions_due),
             "meetings_withdrawn": self.withdrawn,
             "deliverables_on_time_rate": rate(self.deliverables_on_time, self.deliverables_due),
+            "reply_rate": rate(self.seats_answered, self.seats),
+            "designated_attendance_rate": rate(self.named_present, self.seats_named),
+            "representative_continuity": {
+                code: rate(n, d) for code, (n, d) in sorted(self.continuity.items())
+            },
         }
 
     def figures(self, months: int) -> dict[str, Figure]:

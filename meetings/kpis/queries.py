@@ -23,6 +23,8 @@ Decisions where SPEC §7 is silent (also in docs/records.md):
   districts. ``median_days_to_discussion`` is over the same (instance, case) pairs.
 - ``action_items_closed_on_time_rate``: items of the instance's meetings (of any
   year) whose due date is in the year; closed on or before the due date.
+- The seat KPIs (``reply_rate``, ``designated_attendance_rate``,
+  ``representative_continuity``): ``meetings.kpis.seat_kpis``.
 - ``--as-of`` inside the year cuts the year there: meetings with a later nominal date,
   listings with a later listing date and action items due later were not yet due and
   count nowhere (not as failures). Past the year's end it only extends the discussions.
@@ -65,6 +67,7 @@ from meetings.kernel.rocdate import gregorian_year
 from meetings.kernel.vocabulary import ATTENDED
 from meetings.kpis.formulas import KpiReport, MonthCounts, RowCounts, YearCounts, year_bounds
 from meetings.kpis.listings import listing_counts
+from meetings.kpis.seat_kpis import add_seat_counts, seat_counts, seat_facts
 from meetings.kpis.selection import (
     Selection,
     check_district,
@@ -321,6 +324,7 @@ def compute_kpis(
     # action item counts, and get attendance only from the first.
     monthly = _meeting_counts(session, rows, filters)
     _attendance(session, rows, filters)
+    add_seat_counts(rows.by_key, seat_counts(seat_facts(session, sel)))
     total_distinct = _discussions(session, rows, filters, monthly)
     _action_items(session, rows, sel)
     _deliverables(session, rows, sel)

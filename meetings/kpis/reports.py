@@ -43,12 +43,17 @@ KEY_ZH = {
     "action_items_closed_on_time_rate": "決議事項如期完成率(%)",
     "meetings_withdrawn": "撤銷場次（結案或事件取代）",
     "deliverables_on_time_rate": "應繳資料如期繳交率(%)",
+    "reply_rate": "回條會前回覆率(%)",
+    "designated_attendance_rate": "指派人員出席率(%)",
+    "representative_continuity": "同一代表連續出席率(%)",
 }
-SCALAR_KEYS = tuple(k for k in KEYS if k != "agency_attendance_rate")
+# The keys whose value is one rate per agency code; every other key is one number.
+AGENCY_KEYS = ("agency_attendance_rate", "representative_continuity")
+SCALAR_KEYS = tuple(k for k in KEYS if k not in AGENCY_KEYS)
 
 
-def _agency_codes(report: KpiReport) -> list[str]:
-    return sorted(report.total.agencies)
+def _agency_codes(report: KpiReport, key: str = "agency_attendance_rate") -> list[str]:
+    return sorted(report.total.as_row()[key])
 
 
 def row_label(report: KpiReport, row: RowCounts) -> str:
@@ -78,15 +83,17 @@ def _cell(value: Any) -> Any:
 
 
 def render_csv(report: KpiReport) -> str:
-    """One line per row (total last); agency rates as agency_attendance_rate[CODE] columns;
-    then, for each target any row has, target[KEY], numerator[KEY], denominator[KEY] and
+    """One line per row (total last); agency rates as agency_attendance_rate[CODE] columns,
+    representative_continuity[CODE] after the other keys; then, for each target any row has, target[KEY], numerator[KEY], denominator[KEY] and
     met[KEY] (達成 / 未達成 / 無資料; empty on rows without that target)."""
     codes = _agency_codes(report)
+    same = _agency_codes(report, "representative_continuity")
     results = {id(r): {t.key: t for t in report.target_results(r)} for r in _all_rows(report)}
     keys = [k for k in TARGET_KEYS if any(k in by_key for by_key in results.values())]
     header = ["series", "district", *SCALAR_KEYS[:3]]
     header += [f"agency_attendance_rate[{c}]" for c in codes]
     header += list(SCALAR_KEYS[3:])
+    header += [f"representative_continuity[{c}]" for c in same]
     header += [f"{part}[{k}]" for k in keys for part in _TARGET_PARTS]
     buf = io.StringIO()
     w = csv.writer(buf, lineterminator="\n")
@@ -97,6 +104,7 @@ def render_csv(report: KpiReport) -> str:
         line += [_cell(data[k]) for k in SCALAR_KEYS[:3]]
         line += [_cell(data["agency_attendance_rate"].get(c)) for c in codes]
         line += [_cell(data[k]) for k in SCALAR_KEYS[3:]]
+        line += [_cell(data["representative_continuity"].get(c)) for c in same]
         for k in keys:
             line += _target_cells(results[id(row)].get(k))
         w.writerow([safe_text(c) for c in line])
@@ -161,15 +169,18 @@ def target_table(report: KpiReport) -> tuple[list[str], list[list[Any]]]:
     return header, body
 
 
-def agency_table(report: KpiReport) -> tuple[list[str], list[list[Any]]]:
-    """Agencies × series instances: attendance rate where the agency is required."""
-    codes = _agency_codes(report)
+def agency_table(
+    report: KpiReport, key: str = "agency_attendance_rate"
+) -> tuple[list[str], list[list[Any]]]:
+    """Agencies × series instances: the attendance rate where the agency is required (or
+    another per-agency key: ``representative_continuity`` where it named someone)."""
+    codes = _agency_codes(report, key)
     header = ["機關代碼", "機關", *(row_label(report, r) for r in report.rows), "合計"]
     body = []
     for code in codes:
         line: list[Any] = [code, report.agency_names.get(code, code)]
         for row in [*report.rows, report.total]:
-            rates = row.as_row()["agency_attendance_rate"]
+            rates = row.as_row()[key]
             line.append(rates.get(code) if code in rates else "—")
         body.append(line)
     return header, body
@@ -227,6 +238,10 @@ def xlsx_bytes(report: KpiReport, history: Sequence[YearCounts] = ()) -> bytes:
     targets = target_table(report)
     if targets[1]:
         sheets.insert(1, ("目標達成", "績效指標目標達成情形", targets))
+    continuity = agency_table(report, "representative_continuity")
+    if continuity[1]:  # only once seats named someone
+        at = [name for name, _, _ in sheets].index("機關出席率") + 1
+        sheets.insert(at, ("代表連續性", KEY_ZH["representative_continuity"], continuity))
     if history:
         first_year = history[0].roc_year
         sheets.append(
@@ -326,6 +341,11 @@ def render_html(report: KpiReport, history: Sequence[YearCounts] = ()) -> str:
             "機關出席率",
             f"<figure>{charts['agencies']}</figure>" + _html_table(*agency_table(report)),
         ),
+    ]
+    continuity = agency_table(report, "representative_continuity")
+    if continuity[1]:  # only once seats named someone
+        sections.append((KEY_ZH["representative_continuity"], _html_table(*continuity)))
+    sections += [
         (
             "月別趨勢",
             f"<figure>{charts['trend']}</figure>" + _html_table(*monthly_table(report)),

@@ -16,9 +16,7 @@ from zoneinfo import ZoneInfoNotFoundError
 
 from pydantic import (
     AfterValidator,
-    BaseModel,
     BeforeValidator,
-    ConfigDict,
     Field,
     field_validator,
     model_validator,
@@ -27,8 +25,9 @@ from pydantic import (
 from meetings.kernel.emails import normalise_email
 from meetings.kernel.errors import control_character, shorten
 from meetings.kernel.localtime import DEFAULT_TIMEZONE, zone
-from meetings.kernel.vocabulary import CASE_RULE_FIELDS, Role, SeriesKind
+from meetings.kernel.vocabulary import Role, SeriesKind
 from meetings.schedule.cadence import Cadence, for_instance, parse_cadence
+from meetings.schedule.conditions import Condition, RuleNode, StrictModel
 from meetings.schedule.spans import parse_duration, parse_span, parse_time_of_day
 from meetings.schedule.targets import Targets, TargetSpec
 from meetings.schedule.workdays import HolidayPolicy
@@ -62,8 +61,7 @@ def _one_line(value: str) -> str:
 Line = Annotated[str, AfterValidator(_one_line)]
 
 
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+_Strict = StrictModel  # every declaration refuses unknown keys and is frozen
 
 
 class UnitDecl(_Strict):
@@ -185,44 +183,6 @@ class RepeatDecl(_Strict):
         if v is not None:
             parse_span(v)
         return v
-
-
-class Condition(_Strict):
-    field: str
-    eq: Any = None
-    ne: Any = None
-    in_: list[Any] | None = Field(default=None, alias="in")
-    gte: Any = None
-    lte: Any = None
-    exists: bool | None = None
-
-    @field_validator("field")
-    @classmethod
-    def _field(cls, v: str) -> str:
-        if v not in CASE_RULE_FIELDS:
-            raise ValueError(f"unknown case field {v!r}; known: {', '.join(CASE_RULE_FIELDS)}")
-        return v
-
-    @model_validator(mode="after")
-    def _one_op(self) -> Condition:
-        ops = [
-            k for k in ("eq", "ne", "in_", "gte", "lte", "exists") if getattr(self, k) is not None
-        ]
-        if len(ops) != 1:
-            raise ValueError("a condition needs exactly one of eq, ne, in, gte, lte, exists")
-        return self
-
-
-class RuleNode(_Strict):
-    all: list[RuleNode | Condition] | None = None
-    any: list[RuleNode | Condition] | None = None
-    not_: RuleNode | Condition | None = Field(default=None, alias="not")
-
-    @model_validator(mode="after")
-    def _one(self) -> RuleNode:
-        if sum(x is not None for x in (self.all, self.any, self.not_)) != 1:
-            raise ValueError("a rule group needs exactly one of all, any, not")
-        return self
 
 
 class TriggerDecl(_Strict):

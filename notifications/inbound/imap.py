@@ -18,9 +18,9 @@ from dataclasses import dataclass
 from datetime import datetime
 from urllib.parse import unquote, urlsplit
 
-from notifications.inbound.parse import MAX_BYTES
 from sqlalchemy.orm import Session, sessionmaker
 
+from notifications.inbound.parse import MAX_BYTES
 from notifications.inbound.process import Outcome, receive
 
 MAX_PER_POLL = 1000  # messages per poll, at most (the next poll takes the rest)
@@ -50,7 +50,9 @@ def parse_imap_url(url: str) -> ImapTarget:
     """The mailbox ``url`` names; ValueError naming LIAISON_IMAP_URL when it cannot be used."""
     parts = urlsplit(url.strip())
     if parts.scheme not in ("imap", "imaps"):
-        raise ValueError("LIAISON_IMAP_URL: use imap://USER:PASSWORD@HOST[:PORT]/MAILBOX or imaps://…")
+        raise ValueError(
+            "LIAISON_IMAP_URL: use imap://USER:PASSWORD@HOST[:PORT]/MAILBOX or imaps://…"
+        )
     try:
         port = parts.port
     except ValueError:
@@ -96,13 +98,19 @@ def _fetched(data: list[object]) -> bytes | None:
     return None
 
 
+def _said(exc: Exception) -> str:
+    """An imaplib error's text: the server's words (imaplib passes them as bytes)."""
+    arg = exc.args[0] if len(exc.args) == 1 else None
+    return arg.decode("utf-8", "replace") if isinstance(arg, bytes) else str(exc)
+
+
 def poll_once(target: ImapTarget, deliver: Callable[[bytes, int | None], Outcome]) -> PollReport:
     """Read the mailbox's unseen messages once; ``deliver(raw, size)`` stores each one."""
     report = PollReport()
     try:
         conn = _connect(target)
     except (OSError, imaplib.IMAP4.error) as exc:
-        raise ImapError(f"{target}: cannot connect: {exc}") from None
+        raise ImapError(f"{target}: cannot connect: {_said(exc)}") from None
     try:
         conn.login(target.user, target.password)
         typ, _ = conn.select(_quoted(target.mailbox))
@@ -117,7 +125,7 @@ def poll_once(target: ImapTarget, deliver: Callable[[bytes, int | None], Outcome
             else:
                 report.failed += 1
     except (OSError, imaplib.IMAP4.error) as exc:
-        raise ImapError(f"{target}: {exc}") from None
+        raise ImapError(f"{target}: {_said(exc)}") from None
     finally:
         try:
             conn.logout()

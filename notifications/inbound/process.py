@@ -122,7 +122,7 @@ def _seat_of_sender(
     directory = Directory.of(
         session.execute(
             select(Agency.code, Agency.emails, Agency.units).where(Agency.city_id == city_id)
-        ).tuples()
+        ).all()
     )
     seats = {s.agency_code: s for s in seats_of(session, occ)}
     if not seats:  # invitations not sent yet (or seats never made): make them now

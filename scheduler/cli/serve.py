@@ -24,23 +24,78 @@ from scheduler.cli.common import BadInput, NowOpt, clock_for, handled, make_app,
 from scheduler.settings import Settings
 
 if TYPE_CHECKING:
+    from fastapi import FastAPI
+
     from notifications.outbox.dispatch import DispatchReport
+
+
+MAX_WORKERS = 64
+WEB_APP_FACTORY = "scheduler.cli.serve:web_app_from_env"
 
 
 @handled
 def serve(
     host: Annotated[str, typer.Option(help="Interface to listen on.")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="TCP port.", min=1, max=65535)] = 8000,
+    workers: Annotated[
+        int,
+        typer.Option(
+            help=f"Server processes sharing the port (1–{MAX_WORKERS}); more than 1 for "
+            "machines with more cores."
+        ),
+    ] = 1,
 ) -> None:
     """Serve calendar feeds, the JSON API (/api, /openapi.json), the secretariat pages and /healthz."""
     from scheduler.web.app import run_server
 
+    if not 1 <= workers <= MAX_WORKERS:
+        raise BadInput(f"--workers: between 1 and {MAX_WORKERS} (got {workers})")
+    # Built here even with several workers: a bad LIAISON_DATABASE_URL stops us before any
+    # process starts, and an empty database is migrated once, not raced on by N workers.
     application = make_app()
-    typer.echo(f"Liaison on http://{host}:{port}  (feeds: /feeds/TOKEN.ics, API: /docs)")
+    typer.echo(
+        f"Liaison on http://{host}:{port}  (feeds: /feeds/TOKEN.ics, API: /docs)"
+        + (f"  {workers} worker processes" if workers > 1 else "")
+    )
+    if workers > 1:
+        application.close()
+        run_workers(host, port, workers)
+        return
     try:
         run_server(application, host, port)
     finally:
         application.close()
+
+
+def web_app_from_env() -> FastAPI:
+    """The ASGI app of one `serve --workers` process (uvicorn calls it in each worker):
+    built from the environment's settings, the system clock, at call time — never at
+    import, so importing this module connects to nothing. Its engine lives as long as
+    the worker process; the connections close when it exits."""
+    from scheduler.bootstrap import build_app
+    from scheduler.web.app import create_web_app
+
+    return create_web_app(build_app(Settings.from_env()))
+
+
+def run_workers(host: str, port: int, workers: int) -> None:
+    """uvicorn's supervisor: ``workers`` processes accepting on one socket, each its own
+    app (feed cache, database pool); a worker that dies is replaced. Same server options
+    as `run_server` (no access log: a feed URL is its secret token)."""
+    import uvicorn
+
+    uvicorn.run(
+        WEB_APP_FACTORY,
+        factory=True,
+        workers=workers,
+        host=host,
+        port=port,
+        log_level="info",
+        access_log=False,
+        server_header=False,
+        http="auto",
+        loop="auto",
+    )
 
 
 @handled

@@ -1,5 +1,6 @@
-"""One meeting: its page (agenda, attendance, minutes, action items), its printable notice,
-and its case rows, which the secretariat sees only with a reason that is audited.
+"""One meeting: its page (who is coming, agenda, attendance, minutes, action items), its
+printable notice, and its case rows, which the secretariat sees only with a reason that
+is audited.
 
 Times and "today" are the meeting's city's.
 """
@@ -29,7 +30,9 @@ from meetings.records.action_items import list_action_items
 from meetings.records.deliverables import DELIVERABLE_STATE_ZH, deliverables_of
 from meetings.schedule.occurrences import get_occurrence
 from meetings.schedule.units import unit_for
+from meetings.seats.queries import seat_rows
 from scheduler.pages.rendering import Text, meeting_url, occurrence_row, redirect, render
+from scheduler.pages.seating import notice_roster, seats_section
 from scheduler.pages.session import CurrentVisit, PageRefused, Viewer, Visit, finish
 
 router = APIRouter(include_in_schema=False)
@@ -45,17 +48,20 @@ def load_meeting(session: Session, uid: str, scope: Scope) -> Occurrence:
 
 
 def invited_agencies(session: Session, occ: Occurrence) -> list[tuple[str, str, str]]:
-    """(code, name, 主辦|應出席|列席) for every agency invited to the meeting's series; at a
-    district's meeting the name is the agency's unit there (中壢分局), the code the agency's."""
+    """(code, name, 主辦|應出席|選擇出席|列席) for every agency invited to the meeting's
+    series: required and optional members sit as 出席 (optional ones need not come),
+    ``invite.observers`` as 列席. At a district's meeting the name is the agency's unit
+    there (中壢分局), the code the agency's."""
     spec = occ.series.spec
     invite = spec.get("invite") or {}
     codes: list[tuple[str, str]] = [(code, "應出席") for code in invite.get("required") or []]
     organizer = spec.get("organizer")
     if organizer and organizer not in {c for c, _ in codes}:
         codes.insert(0, (organizer, "主辦"))
-    for code in invite.get("optional") or []:
-        if code not in {c for c, _ in codes}:
-            codes.append((code, "列席"))
+    for group, kind in (("optional", "選擇出席"), ("observers", "列席")):
+        for code in invite.get(group) or []:
+            if code not in {c for c, _ in codes}:
+                codes.append((code, kind))
     names = {
         a.code: unit_for(a, occ.district).name
         for a in session.scalars(select(Agency).where(Agency.city_id == occ.series.city_id))
@@ -82,8 +88,11 @@ def _agenda(
     return agenda, [{"case_no": c.case_no} for c in agenda.cases]
 
 
-def _attendance(session: Session, occ: Occurrence) -> dict[str, Any]:
-    """Each invited agency's recorded line, and the lines recorded per person."""
+def _attendance(
+    session: Session, occ: Occurrence, prefill: dict[str, tuple[str, str]]
+) -> dict[str, Any]:
+    """Each invited agency's recorded line (else its seat's answer: ``prefill``, from
+    ``scheduler.pages.seating``), and the lines recorded per person."""
     by_agency = {
         a.agency_code: a
         for a in session.scalars(
@@ -97,13 +106,15 @@ def _attendance(session: Session, occ: Occurrence) -> dict[str, Any]:
             Attendance.occurrence_id == occ.id, Attendance.person_email.is_not(None)
         )
     ).all()
+    recorded = {c: (a.status, a.rank or "") for c, a in by_agency.items()}
     agencies = [
         {
             "code": code,
             "name": name,
             "kind": kind,
-            "status": by_agency[code].status if code in by_agency else "",
-            "rank": (by_agency[code].rank or "") if code in by_agency else "",
+            "status": recorded.get(code, prefill.get(code, ("", "")))[0],
+            "rank": recorded.get(code, prefill.get(code, ("", "")))[1],
+            "prefilled": code not in recorded and code in prefill,
         }
         for code, name, kind in invited_agencies(session, occ)
     ]
@@ -196,7 +207,8 @@ def meeting_page(v: Visit, uid: str, *, reason: str | None = None) -> Response:
         agenda, case_rows = _agenda(session, occ, user, reason, now)
         dirs = city_template_dirs(session, occ.series.city.name)
         fragment = Markup(render_agenda_fragment(agenda, dirs))
-        attendance = _attendance(session, occ)
+        seating = seats_section(session, occ)
+        attendance = _attendance(session, occ, seating.pop("prefill"))
         records = _records(session, occ, today)
         start = local(occ.start_at, tz)
         info = {
@@ -217,6 +229,7 @@ def meeting_page(v: Visit, uid: str, *, reason: str | None = None) -> Response:
         case_rows=case_rows,
         **attendance,
         **records,
+        **seating,
         default_held_on=start.date().isoformat(),
         today_iso=today.isoformat(),
     )
@@ -224,12 +237,15 @@ def meeting_page(v: Visit, uid: str, *, reason: str | None = None) -> Response:
 
 @router.get("/meetings/{uid}/notice")
 def notice(v: CurrentVisit, uid: str) -> Response:
-    """The printable 開會通知單 (agenda without case rows)."""
+    """The printable 開會通知單 (agenda without case rows); its 出席者/列席者 follow the
+    seats (who answered is named; an agency that declined is left out)."""
     user = v.require()
     with v.site.app.transaction() as session:
         occ = load_meeting(session, uid, user.scope)
         agenda = withhold_cases(load_agenda(session, occ, v.site.now()), viewable=False)
-        html = render_agenda(agenda, "html", city_template_dirs(session, occ.series.city.name))
+        dirs = city_template_dirs(session, occ.series.city.name)
+        roster = notice_roster(seat_rows(session, occ))
+        html = render_agenda(agenda, "html", dirs, roster=roster)
     return finish(v, HTMLResponse(html))
 
 

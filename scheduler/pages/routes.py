@@ -4,10 +4,12 @@
   own feed link; the secretariat also views case rows (with a reason, audited),
   records attendance, minutes, discussions and action items, and sees KPIs;
   admins also see series, add ad-hoc meetings and closures.
+- Without a login: only the reply slip (``/reply/{token}``, ``scheduler.pages.reply``),
+  which a seat's link opens for that seat alone.
 - Every write goes through the domain writers (``meetings.schedule``, ``meetings.records``,
   ``meetings.cases``, ``meetings.access``); a refused request changes nothing and says why.
 
-One module per resource (auth, meetings, meeting, records, kpi, admin); this one wires
+One module per resource (auth, meetings, meeting, records, seats, reply, kpi, admin); this one wires
 them and the state they share (:class:`Site`) into the web app, once.
 """
 
@@ -20,11 +22,20 @@ from fastapi.responses import Response
 from starlette.concurrency import run_in_threadpool
 
 from scheduler.bootstrap import App
-from scheduler.pages import admin, auth, kpi, meeting, meetings, records
+from scheduler.pages import admin, auth, kpi, meeting, meetings, records, reply, seats
 from scheduler.pages.rendering import environment, redirect, render
 from scheduler.pages.session import LoginRequired, PageRefused, Site, load_visit
 
-ROUTERS = (auth.router, meetings.router, meeting.router, records.router, kpi.router, admin.router)
+ROUTERS = (
+    auth.router,
+    meetings.router,
+    meeting.router,
+    records.router,
+    seats.router,
+    reply.router,
+    kpi.router,
+    admin.router,
+)
 
 
 def _to_login(request: Request, exc: LoginRequired) -> Response:

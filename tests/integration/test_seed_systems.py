@@ -384,7 +384,8 @@ def _expected_recipients(world: World, sid: str, district: str | None) -> set[st
     spec = world.spec(sid)
     city = world.cfg.cities[spec.city]
     out: set[str] = set()
-    for code in [*spec.decl.invite.required, *spec.decl.invite.optional]:
+    invite = spec.decl.invite
+    for code in [*invite.required, *invite.optional, *(invite.observers or [])]:
         agency = city.agencies[code]
         unit = agency.units.get(district) if district else None
         out |= {e.lower() for e in (unit.emails if unit else agency.emails)}

@@ -140,6 +140,16 @@ ROUTES: dict[tuple[str, str], tuple[str, str, dict[str, str], tuple[int, ...]]] 
         (404,),
     ),
     ("POST", "/actions/{item_id}/close"): ("page", "/actions/{item}/close", {}, (404,)),
+    ("POST", "/meetings/{uid}/seats/{agency}"): (
+        "page",
+        f"/meetings/{OTHER_UID}/seats/DVPC",
+        {"state": "declined", "reason": "公出"},
+        (404,),
+    ),
+    # The reply slip needs no login: a link opens its own seat only (a made-up one: 404;
+    # a POST without the page's CSRF token: 403).
+    ("GET", "/reply/{token}"): ("open", "/reply/" + "A" * 43, {}, (404,)),
+    ("POST", "/reply/{token}"): ("open", "/reply/" + "A" * 43, {}, (403,)),
     ("GET", "/kpi"): ("page", "/kpi?year=112", {}, (200,)),
     ("GET", "/kpi.xlsx"): ("page", "/kpi.xlsx?year=112&city=紐約市", {}, (404,)),
     ("GET", "/kpi/grant.xlsx"): ("page", "/kpi/grant.xlsx?year=112&city=紐約市", {}, (404,)),

@@ -208,6 +208,7 @@ def page_probes(world: World) -> list[tuple[str, str, dict[str, str], bool, tupl
             (404,),
         ),
         ("POST", item, {"closed_on": "2023-01-12"}, False, (404,)),
+        ("POST", f"{tp}/seats/DVPC", {"state": "declined", "reason": "公出"}, False, (404,)),
         ("GET", "/kpi?year=112&city=臺北市", {}, False, (404,)),
         ("GET", "/kpi.xlsx?year=112&city=臺北市", {}, False, (404,)),
         ("GET", "/kpi?year=112&series=tp-cp-network", {}, False, (200, 400, 404)),

@@ -270,6 +270,10 @@ def test_monthly_series_row(year: App) -> None:
         "action_items_closed_on_time_rate": 33.3,  # A of A, B, D
         "meetings_withdrawn": 0,
         "deliverables_on_time_rate": None,  # the series declares no deliverables
+        # No stored seats (tests/unit/kpis/test_seat_kpis.py): no data, not 0.
+        "reply_rate": None,
+        "designated_attendance_rate": None,
+        "representative_continuity": {},
         "targets": {},  # none declared (tests/unit/kpis/test_targets.py)
     }
 
@@ -397,6 +401,9 @@ def test_cli_json_shape_and_year_forms(year: App, cli: Cli) -> None:
             "action_items_closed_on_time_rate",
             "meetings_withdrawn",
             "deliverables_on_time_rate",
+            "reply_rate",
+            "designated_attendance_rate",
+            "representative_continuity",
             "targets",
         }
     again = cli("kpi", "--year", "2023", "--as-of", "112/12/31")

@@ -81,9 +81,7 @@ def test_a_simulated_month_sends_each_kind_once(
     # Jan 11 was created 10 days ahead: invitation + agenda at once, reminder on Jan 10.
     # Feb 8: invitation Jan 25, agenda Feb 1 (not yet), reminder Feb 7 (not yet).
     # Jan 11's readiness check (Jan 6, 3 working days before) chases both unanswered seats.
-    assert kinds(sink) == Counter(
-        {"invitation": 4, "agenda": 2, "reminder": 2, "reply_chase": 2}
-    )
+    assert kinds(sink) == Counter({"invitation": 4, "agenda": 2, "reminder": 2, "reply_chase": 2})
     ids = sink.handler.message_ids()
     assert len(ids) == len(set(ids))
     # Dispatching again, and from a fresh process (restart), sends nothing new.

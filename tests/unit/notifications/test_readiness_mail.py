@@ -7,14 +7,20 @@ from datetime import UTC, date, datetime
 from email.message import EmailMessage
 
 import pytest
+from sqlalchemy import select
+from sqlalchemy.orm import Session
 
 from meetings.cases.config import load_config
+from meetings.db import Occurrence, Seat
 from meetings.kernel.localtime import DEFAULT_TIMEZONE
+from meetings.kernel.vocabulary import ReplyChannel, SeatState
 from meetings.kernel.yamlsource import SourceError, load_yaml
 from meetings.schedule.closures import add_closure
 from meetings.schedule.config_build import build_config
+from meetings.seats.answers import Answer, answer_seat
 from notifications.email import MeetingView, render
 from notifications.mailsink import MailSink
+from notifications.outbox.readiness import readiness_items
 from scheduler.bootstrap import App
 from scheduler.clock import FixedClock
 from tests.conftest import taipei
@@ -46,6 +52,29 @@ def _jan(sink: MailSink) -> list[EmailMessage]:
     return [m for m in of_kind(sink, "readiness") if "112年1月11日" in str(m["Subject"])]
 
 
+def _occ(s: Session, uid: str = JAN) -> Occurrence:
+    occ = s.scalar(select(Occurrence).where(Occurrence.uid == uid))
+    assert occ is not None
+    return occ
+
+
+def _answer(app: App, code: str, answer: Answer, uid: str = JAN) -> None:
+    """One agency's answer to its seat (stored when its invitation was rendered)."""
+    with app.transaction() as s:
+        occ = _occ(s, uid)
+        seat = s.scalar(select(Seat).where(Seat.occurrence_id == occ.id, Seat.agency_code == code))
+        assert seat is not None, f"no seat of {code}: its invitation was not rendered"
+        answer_seat(s, seat, occ, answer, app.clock.now())
+
+
+def _items(app: App, uid: str = JAN) -> list[str]:
+    with app.transaction() as s:
+        return readiness_items(s, _occ(s, uid), app.clock.now())
+
+
+COMING = Answer(SeatState.DESIGNATED, ReplyChannel.LINK, "王小明", "科長")
+
+
 def test_three_working_days_before_to_the_secretariat_once(
     app: App, clock: FixedClock, sink: MailSink
 ) -> None:
@@ -53,8 +82,10 @@ def test_three_working_days_before_to_the_secretariat_once(
     # 3 working days before Wed 11 Jan: Tue 10, Mon 9 and Sat 7 Jan 2023, a make-up
     # working day (補行上班) of the 春節 holidays — the office calendar, not weekdays.
     clock.set(taipei(2023, 1, 7, 13, 59))
-    dispatch(app, sink)
+    dispatch(app, sink)  # the invitations go (5 days ahead: in time), with their seats
     assert not _jan(sink)
+    _answer(app, "DVPC", COMING)
+    _answer(app, "POL", Answer(SeatState.DEPUTY, ReplyChannel.ITIP, "李大華", for_whom="王分局長"))
     clock.set(taipei(2023, 1, 7, 14, 0))
     dispatch(app, sink)
     [mail] = _jan(sink)
@@ -114,6 +145,15 @@ def test_none_for_a_cancelled_meeting_and_a_new_one_after_a_move(
     [
         ([], "readiness_none.txt"),
         (["無電子郵件地址：警察局未收到開會通知，請另行通知"], "readiness.txt"),
+        (
+            [
+                "未回覆：警察局尚未回覆出席人員",
+                "請假：教育局（同日另有勤務）",
+                "主席代理人未指定：家防中心主任不克出席時無人代理主持，請指定主席代理人",
+                "開會通知寄發時間少於會前3日（實際：112年1月9日（星期一）上午9時寄發）",
+            ],
+            "readiness_seats.txt",
+        ),
     ],
 )
 def test_rendered_readiness_mail_snapshot(items: list[str], name: str) -> None:
@@ -143,3 +183,124 @@ def test_readiness_must_be_a_positive_span() -> None:
     with pytest.raises(SourceError) as err:
         build_config([load_yaml(text, "city.yaml")])
     assert "city.yaml:" in str(err.value) and "readiness" in str(err.value)
+
+
+# --- seats, the chair and the notice (issue "Who is coming") --------------------------------
+
+# Three required agencies and an optional one, each with an address.
+SEATED = CONFIG.replace(
+    "  - {code: POL, name: 警察局, emails: [pol@example.org]}\n",
+    "  - {code: POL, name: 警察局, emails: [pol@example.org]}\n"
+    "  - {code: EDU, name: 教育局, emails: [edu@example.org]}\n"
+    "  - {code: HLT, name: 衛生局, emails: [hlt@example.org]}\n",
+).replace(
+    "invite: {required: [DVPC, POL]}", "invite: {required: [DVPC, POL, EDU], optional: [HLT]}"
+)
+CHAIRED = SEATED.replace("    organizer: DVPC\n", "    organizer: DVPC\n    chair: 家防中心主任\n")
+SUBSTITUTED = CHAIRED.replace(
+    "chair: 家防中心主任\n", "chair: 家防中心主任\n    substitute_chair: 家防中心副主任\n"
+)
+
+
+def _seat_lines(items: list[str]) -> list[str]:
+    return [i for i in items if i.split("：")[0] in ("未回覆", "未確定", "請假")]
+
+
+def test_a_meeting_without_stored_seats_lists_its_declared_required_agencies(app: App) -> None:
+    setup(app, SEATED)  # nothing dispatched: no invitation rendered, no seat stored
+    items = _items(app)
+    assert _seat_lines(items) == [
+        "未回覆：家防中心尚未回覆出席人員",
+        "未回覆：教育局尚未回覆出席人員",
+        "未回覆：警察局尚未回覆出席人員",
+    ]  # the optional 衛生局 is no readiness problem
+    assert "開會通知寄發時間少於會前3日（實際：尚未寄發）" in items
+
+
+def test_required_seats_unanswered_tentative_and_declined_with_the_reason(
+    app: App, clock: FixedClock, sink: MailSink
+) -> None:
+    setup(app, with_secretariat(SEATED))
+    clock.set(taipei(2023, 1, 2, 9, 0))
+    dispatch(app, sink)  # invitations, with their seats
+    _answer(app, "POL", Answer(SeatState.DECLINED, ReplyChannel.LINK, reason="同日另有勤務"))
+    _answer(app, "EDU", Answer(SeatState.TENTATIVE, ReplyChannel.ITIP, by="edu@example.org"))
+    _answer(app, "HLT", Answer(SeatState.DECLINED, ReplyChannel.ITIP, by="hlt@example.org"))
+    clock.set(taipei(2023, 1, 7, 14, 0))
+    dispatch(app, sink)
+    [mail] = _jan(sink)
+    body = _body(mail)
+    for line in (
+        "未回覆：家防中心尚未回覆出席人員",
+        "未確定：教育局回覆暫定出席，請確認出席人員",
+        "請假：警察局（同日另有勤務）",
+    ):
+        assert f"・{line}" in body
+    assert "衛生局" not in body.split("會議名稱")[0]  # optional: not the secretariat's problem
+    _answer(app, "POL", Answer(SeatState.DECLINED, ReplyChannel.ITIP, by="pol@example.org"))
+    _answer(app, "DVPC", COMING)
+    assert _seat_lines(_items(app)) == [
+        "未確定：教育局回覆暫定出席，請確認出席人員",
+        "請假：警察局（未說明事由）",  # a calendar's DECLINED carries no reason
+    ]
+
+
+def test_a_declared_chair_needs_a_substitute(app: App, clock: FixedClock, sink: MailSink) -> None:
+    setup(app, CHAIRED)
+    assert "主席代理人未指定：家防中心主任不克出席時無人代理主持，請指定主席代理人" in _items(app)
+    clock.set(taipei(2023, 1, 2, 9, 0))
+    dispatch(app, sink)
+    _answer(app, "DVPC", Answer(SeatState.DECLINED, ReplyChannel.LINK, reason="出國"))
+    chair = [i for i in _items(app) if i.startswith("主席")]
+    assert chair == ["主席請假：家防中心已請假，且未指定主席代理人，請協調代理主持人"]
+
+
+def test_the_organisers_seat_declined_names_the_substitute(
+    app: App, clock: FixedClock, sink: MailSink
+) -> None:
+    setup(app, SUBSTITUTED)
+    assert not [i for i in _items(app) if i.startswith("主席")]
+    clock.set(taipei(2023, 1, 2, 9, 0))
+    dispatch(app, sink)
+    _answer(app, "DVPC", Answer(SeatState.DECLINED, ReplyChannel.LINK, reason="出國"))
+    items = _items(app)
+    assert [i for i in items if i.startswith("主席")] == [
+        "主席請假：家防中心已請假，請由家防中心副主任代理主持"
+    ]
+    assert "請假：家防中心（出國）" in items
+
+
+def _notice_lines(items: list[str]) -> list[str]:
+    return [i for i in items if i.startswith("開會通知")]
+
+
+def test_a_notice_later_than_notice_min_or_none_is_listed(
+    app: App, clock: FixedClock, sink: MailSink
+) -> None:
+    setup(app, SEATED)
+    assert _notice_lines(_items(app)) == ["開會通知寄發時間少於會前3日（實際：尚未寄發）"]
+    # The invitations go out only on Monday 9 Jan 09:00: 2 days and 5 hours before.
+    clock.set(taipei(2023, 1, 9, 9, 0))
+    dispatch(app, sink)
+    assert _notice_lines(_items(app)) == [
+        "開會通知寄發時間少於會前3日（實際：112年1月9日（星期一）上午9時寄發）"
+    ]
+    # February's meeting (Wed 8 Feb): its invitation goes on Fri 3 Feb, 5 days ahead.
+    clock.set(taipei(2023, 2, 3, 9, 0))
+    dispatch(app, sink)
+    assert not _notice_lines(_items(app, "cp-20230208@liaison.test.example"))
+
+
+def test_notice_min_in_working_days_counts_on_the_office_calendar(
+    app: App, clock: FixedClock, sink: MailSink
+) -> None:
+    setup(app, SEATED.replace('time: "14:00"', 'time: "14:00"\n    notice_min: 2wd', 1))
+    clock.set(taipei(2023, 1, 9, 9, 0))  # Mon 9 Jan is the 2nd working day before Wed 11
+    dispatch(app, sink)
+    assert not _notice_lines(_items(app))
+    with app.transaction() as s:  # a stricter rule on the same meeting: 3 working days
+        occ = _occ(s)
+        occ.series.spec = {**occ.series.spec, "notice_min": "3wd"}
+    assert _notice_lines(_items(app)) == [
+        "開會通知寄發時間少於會前3個工作日（實際：112年1月9日（星期一）上午9時寄發）"
+    ]

@@ -1,15 +1,17 @@
-"""SQLAlchemy 2 tables. Schema changes go through Alembic (alembic/versions)."""
+"""SQLAlchemy 2 tables. Schema changes go through Alembic (alembic/versions).
+
+The base and shared column type are in ``meetings.db.base``; seats and inbound replies
+in ``meetings.db.replies``; every table is importable from here.
+"""
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime
+from datetime import date, datetime
 from typing import Any
 
 from sqlalchemy import (
-    JSON,
     Boolean,
     Date,
-    DateTime,
     Float,
     ForeignKey,
     Index,
@@ -18,58 +20,13 @@ from sqlalchemy import (
     Text,
     UniqueConstraint,
 )
-from sqlalchemy.engine import Dialect
-from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
-from sqlalchemy.types import TypeDecorator, TypeEngine
+from sqlalchemy.orm import Mapped, mapped_column, relationship
 
+from meetings.db.base import UID_LENGTH, Base, UTCDateTime
+from meetings.db.replies import InboundMessage, Seat, SeatAnswer
 from meetings.kernel.localtime import DEFAULT_TIMEZONE
 
-
-class UTCDateTime(TypeDecorator[datetime]):
-    """Timezone-aware instants, stored as UTC on every backend.
-
-    SQLite keeps no offset, so there we store the UTC wall time as the same
-    text SQLAlchemy's DATETIME would write ("YYYY-MM-DD HH:MM:SS.ffffff"),
-    formatted here directly (it sorts and compares correctly as text, and
-    skipping the generic processor makes bulk generation much faster).
-    Naive datetimes are refused rather than guessed.
-    """
-
-    impl = DateTime(timezone=True)
-    cache_ok = True
-
-    def load_dialect_impl(self, dialect: Dialect) -> TypeEngine[Any]:
-        if dialect.name == "sqlite":
-            return dialect.type_descriptor(String(32))
-        return dialect.type_descriptor(DateTime(timezone=True))
-
-    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> Any:
-        if value is None:
-            return None
-        if value.tzinfo is None:
-            raise ValueError("naive datetime given to a UTCDateTime column")
-        value = value.astimezone(UTC)
-        if dialect.name == "sqlite":
-            return value.replace(tzinfo=None).isoformat(" ", "microseconds")
-        return value
-
-    def process_result_value(self, value: Any, dialect: Dialect) -> datetime | None:
-        if value is None:
-            return None
-        if isinstance(value, str):
-            return datetime.fromisoformat(value).replace(tzinfo=UTC)
-        assert isinstance(value, datetime)
-        if value.tzinfo is None:
-            return value.replace(tzinfo=UTC)
-        result: datetime = value.astimezone(UTC)
-        return result
-
-
-UID_LENGTH = 300  # a meeting's UID at most (a longer one names no meeting)
-
-
-class Base(DeclarativeBase):
-    type_annotation_map = {datetime: UTCDateTime(), dict[str, Any]: JSON, list[Any]: JSON}
+__all__ = ["UID_LENGTH", "Base", "InboundMessage", "Seat", "SeatAnswer", "UTCDateTime"]
 
 
 class City(Base):
@@ -594,81 +551,3 @@ class DeliverableSubmission(Base):
     note: Mapped[str | None] = mapped_column(Text)
     recorded_at: Mapped[datetime]
     updated_at: Mapped[datetime]
-
-
-# --- seats, their answers and inbound replies (migration 0015) -------------------------
-
-
-class Seat(Base):
-    """An invited agency's seat at one meeting (meetings.seats): invited until answered.
-
-    ``token_hash`` is the SHA-256 of the seat's reply link token; the token itself is
-    derived from a server secret and ``nonce`` when a mail is rendered, never stored.
-    """
-
-    __tablename__ = "seats"
-    __table_args__ = (UniqueConstraint("occurrence_id", "agency_code"),)
-
-    id: Mapped[int] = mapped_column(primary_key=True)
-    occurrence_id: Mapped[int] = mapped_column(ForeignKey("occurrences.id", ondelete="CASCADE"))
-    agency_code: Mapped[str] = mapped_column(String(32))
-    required: Mapped[bool] = mapped_column(Boolean, default=True)
-    role: Mapped[str] = mapped_column(String(16), default="member")
-    state: Mapped[str] = mapped_column(String(16), default="invited")
-    person: Mapped[str | None] = mapped_column(String(100))
-    title: Mapped[str | None] = mapped_column(String(100))
-    for_whom: Mapped[str | None] = mapped_column(String(100))
-    reason: Mapped[str | None] = mapped_column(String(200))
-    channel: Mapped[str | None] = mapped_column(String(16))
-    answered_at: Mapped[datetime | None]
-    answered_by: Mapped[str | None] = mapped_column(String(254))
-    nonce: Mapped[str] = mapped_column(String(64))
-    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
-    created_at: Mapped[datetime]
-    updated_at: Mapped[datetime]
-
-
-class SeatAnswer(Base):
-    """Every answer a seat received, applied or not (the seat's history)."""
-
-    __tablename__ = "seat_answers"
-
-    id: Mapped[int] = mapped_column(primary_key=True)
-    seat_id: Mapped[int] = mapped_column(ForeignKey("seats.id", ondelete="CASCADE"), index=True)
-    state: Mapped[str] = mapped_column(String(16))
-    person: Mapped[str | None] = mapped_column(String(100))
-    title: Mapped[str | None] = mapped_column(String(100))
-    for_whom: Mapped[str | None] = mapped_column(String(100))
-    reason: Mapped[str | None] = mapped_column(String(200))
-    channel: Mapped[str] = mapped_column(String(16))
-    answered_by: Mapped[str | None] = mapped_column(String(254))
-    # The meeting version the answer was about (a calendar reply's SEQUENCE), if known.
-    sequence: Mapped[int | None] = mapped_column(Integer)
-    applied: Mapped[bool] = mapped_column(Boolean, default=True)
-    note: Mapped[str | None] = mapped_column(String(200))
-    answered_at: Mapped[datetime]
-
-
-class InboundMessage(Base):
-    """One mail received by ``liaison inbound`` or the IMAP poll, processed once.
-
-    Only what the secretariat needs to act on it is kept (screened subject, sender,
-    the reason): never the body.
-    """
-
-    __tablename__ = "inbound_messages"
-
-    id: Mapped[int] = mapped_column(primary_key=True)
-    # The Message-ID header (or a SHA-256 of the raw bytes when there is none).
-    message_id: Mapped[str] = mapped_column(String(300), unique=True)
-    city_id: Mapped[int | None] = mapped_column(ForeignKey("cities.id", ondelete="CASCADE"))
-    sender: Mapped[str | None] = mapped_column(String(254))
-    subject: Mapped[str | None] = mapped_column(String(200))
-    status: Mapped[str] = mapped_column(String(16), index=True)
-    reason: Mapped[str | None] = mapped_column(String(300))
-    occurrence_uid: Mapped[str | None] = mapped_column(String(UID_LENGTH))
-    seat_id: Mapped[int | None] = mapped_column(ForeignKey("seats.id", ondelete="SET NULL"))
-    # A COUNTER's proposed time (never applied).
-    proposed_start: Mapped[datetime | None]
-    proposed_end: Mapped[datetime | None]
-    received_at: Mapped[datetime]
