@@ -12,8 +12,10 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
-from email import message_from_bytes, policy
-from email.message import EmailMessage, Message
+from email import message_from_bytes
+from email.errors import HeaderParseError
+from email.header import decode_header, make_header
+from email.message import Message
 from email.utils import getaddresses
 from typing import Any
 
@@ -70,12 +72,35 @@ def message_id_of(header: str | None, raw: bytes) -> str:
     return f"<{hashlib.sha256(raw).hexdigest()}@inbound.invalid>"
 
 
+@dataclass(frozen=True)
+class Envelope:
+    """What the headers say (enough to recognise a second delivery), and the parsed
+    message for :func:`parse_mail`."""
+
+    message_id: str
+    sender: str | None
+    subject: str | None
+    msg: Message
+
+
+def read_envelope(raw: bytes) -> Envelope:
+    """The headers of ``raw``. The legacy ``compat32`` policy, decoding only the headers
+    we show: measured (B6), the modern policy re-parses every part's headers each time
+    a part is asked its type, charset or filename (2.7 ms vs 1.1 ms a reply)."""
+    msg = message_from_bytes(raw[: MAX_BYTES + 1])
+    mid = message_id_of(_header(msg, "Message-ID"), raw)
+    return Envelope(mid, _sender(msg), one_line(_header(msg, "Subject"), SUBJECT_LENGTH), msg)
+
+
 def _header(msg: Message, name: str) -> str | None:
+    """The header's text, RFC 2047 encoded words decoded; None if absent or unreadable."""
     try:
         value = msg.get(name)
-    except (ValueError, TypeError, IndexError):  # a header the email package cannot parse
+        if value is None:
+            return None
+        return str(make_header(decode_header(str(value))))
+    except (ValueError, TypeError, IndexError, LookupError, HeaderParseError):
         return None
-    return None if value is None else str(value)
 
 
 def one_line(text: str | None, limit: int) -> str | None:
@@ -97,15 +122,14 @@ def _sender(msg: Message) -> str | None:
     return address if len(address) <= SENDER_LENGTH and not CONTROL.search(address) else None
 
 
-def parse_mail(raw: bytes, size: int | None = None) -> Mail:
+def parse_mail(raw: bytes, size: int | None = None, envelope: Envelope | None = None) -> Mail:
     """What ``raw`` (one RFC 5322 message) says, or why it cannot be used.
 
-    ``size``: the size the mailbox declares, when only the header was fetched.
+    ``size``: the size the mailbox declares, when only the header was fetched;
+    ``envelope``: ``read_envelope(raw)`` if the caller already has it.
     """
-    msg = message_from_bytes(raw[: MAX_BYTES + 1], policy=policy.default)
-    mid = message_id_of(_header(msg, "Message-ID"), raw)
-    sender = _sender(msg)
-    subject = one_line(_header(msg, "Subject"), SUBJECT_LENGTH)
+    env = envelope if envelope is not None else read_envelope(raw)
+    mid, sender, subject, msg = env.message_id, env.sender, env.subject, env.msg
 
     def problem(why: str) -> Mail:
         return Mail(mid, sender, subject, None, why)
@@ -132,7 +156,10 @@ def calendar_texts(msg: Message) -> list[str]:
         if part.is_multipart():
             continue
         ctype = part.get_content_type()
-        filename = (part.get_filename() or "").lower() if isinstance(part, EmailMessage) else ""
+        try:
+            filename = (part.get_filename() or "").lower()
+        except (ValueError, TypeError, LookupError):  # a hostile Content-Disposition
+            filename = ""
         if ctype not in CALENDAR_TYPES and not filename.endswith((".ics", ".ical", ".vcs")):
             continue
         payload = part.get_payload(decode=True)

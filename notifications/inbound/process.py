@@ -27,7 +27,7 @@ from meetings.kernel.vocabulary import InboundStatus, OccurrenceStatus
 from meetings.seats.answers import AnswerError, answer_seat
 from meetings.seats.seats import seats_of, sync_seats
 from notifications.inbound.mapping import Directory, NotAnAnswer, answer_of, candidates
-from notifications.inbound.parse import Mail, Reply, one_line, parse_mail
+from notifications.inbound.parse import Mail, Reply, one_line, parse_mail, read_envelope
 
 log = logging.getLogger("liaison.inbound")
 
@@ -63,11 +63,12 @@ def process_message(
 ) -> Outcome:
     """Process one mail in ``session``'s transaction (the caller commits); ``size``: the
     size a mailbox declares for a message of which only the header was fetched."""
-    mail = parse_mail(raw, size)
+    envelope = read_envelope(raw)  # a second delivery is known from its header alone
     if session.scalar(
-        select(InboundMessage.id).where(InboundMessage.message_id == mail.message_id)
+        select(InboundMessage.id).where(InboundMessage.message_id == envelope.message_id)
     ):
-        return Outcome(mail.message_id, DUPLICATE)
+        return Outcome(envelope.message_id, DUPLICATE)
+    mail = parse_mail(raw, size, envelope)
     result = _handle(session, mail, now)
     row = InboundMessage(
         message_id=mail.message_id,
@@ -170,7 +171,7 @@ def receive(
             return process_message(session, raw, now, size=size)
     except IntegrityError:
         # The same Message-ID committed meanwhile by another receiver (SMTP and IMAP).
-        mid = parse_mail(raw).message_id
+        mid = read_envelope(raw).message_id
         with sessions() as session:
             if session.scalar(select(InboundMessage.id).where(InboundMessage.message_id == mid)):
                 return Outcome(mid, DUPLICATE)
@@ -179,4 +180,4 @@ def receive(
     except SQLAlchemyError as exc:
         reason = str(getattr(exc, "orig", None) or exc).splitlines()[0][:200]
         log.warning("inbound message not stored: database: %s", reason)
-        return Outcome(parse_mail(raw).message_id, ERROR, f"database: {reason}")
+        return Outcome(read_envelope(raw).message_id, ERROR, f"database: {reason}")

@@ -122,4 +122,4 @@ def test_free_text_is_screened_before_it_is_stored(app: App) -> None:
             now,
         )
         assert "0912" not in (seat.reason or "") and "A123456789" not in (seat.reason or "")
-        assert s.scalar(select(Seat.reason)) == seat.reason
+        assert s.scalar(select(Seat.reason).where(Seat.id == seat.id)) == seat.reason
