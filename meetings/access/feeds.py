@@ -97,6 +97,19 @@ def _series_for(session: Session, city_id: int, agency: str | None, email: str |
     return [sid for sid, spec in rows if _invites(spec, agency, email)]
 
 
+def invited_series(session: Session, city_id: int, email: str) -> list[str]:
+    """The city's series a person is invited to, as their feed (scope ``person``) shows
+    them: organised by or inviting the agency of the person with ``email`` (any case),
+    or naming the email in ``invite.people``."""
+    person = session.scalar(
+        select(Person).where(
+            Person.city_id == city_id, func.lower(Person.email) == email.strip().lower()
+        )
+    )
+    agency = person.agency_code if person is not None else None
+    return _series_for(session, city_id, agency, email)
+
+
 def _agency_name(session: Session, city_id: int, code: str) -> str:
     name = session.scalar(select(Agency.name).where(Agency.city_id == city_id, Agency.code == code))
     return name or code

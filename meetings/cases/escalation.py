@@ -6,6 +6,7 @@ notifications turn it into mail to the secretariat.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Any
 
@@ -46,27 +47,67 @@ def check_escalations(session: Session, now: datetime) -> list[dict[str, Any]]:
     return raised
 
 
-def _escalate_rule(session: Session, rule: ListingRule, now: datetime) -> list[dict[str, Any]]:
+@dataclass(frozen=True)
+class Overdue:
+    """A rule's open listing left undiscussed past the rule's window (``deadline``)."""
+
+    listing: CaseListing
+    case: Case
+    deadline: date
+
+
+def _overdue(
+    session: Session, rule: ListingRule, city: City, now: datetime, *, escalated: bool
+) -> tuple[list[Overdue], list[tuple[Series, SeriesSpec]]]:
+    """The rule's open listings undiscussed past its window at ``now`` (in the city's zone),
+    oldest first — with those already escalated when ``escalated`` — and the series whose
+    agendas list under the rule."""
     assert rule.window is not None
-    city = session.get(City, rule.city_id)
-    assert city is not None
     span = parse_span(rule.window)
     today = local_today(now, city.timezone)
-    rows = _candidates(
-        session, rule, today - timedelta(days=MIN_DAYS_PER_UNIT[span.unit] * span.amount)
-    )
+    listed_before = today - timedelta(days=MIN_DAYS_PER_UNIT[span.unit] * span.amount)
+    rows = _candidates(session, rule, listed_before, escalated=escalated)
     if not rows:
-        return []
+        return [], []
     calendar = office_calendar_for(session, city.id)
     series = series_for_rule(session, city.id, rule.rule_id)
     deadlines = {listing.id: shift(listing.listed_at, span, calendar) for listing, _c in rows}
-    overdue = [(listing, case) for listing, case in rows if today > deadlines[listing.id]]
-    discussed = _discussed(session, overdue, series)
+    late = [(listing, case) for listing, case in rows if today > deadlines[listing.id]]
+    discussed = _discussed(session, late, series)
+    found = [
+        Overdue(listing, case, deadlines[listing.id])
+        for listing, case in late
+        if listing.id not in discussed
+    ]
+    return found, series
+
+
+def overdue_case_count(session: Session, city_id: int, now: datetime) -> int:
+    """How many of the city's cases have a listing undiscussed past its rule's window at
+    ``now``, escalated yet or not (a count only: the work queue shows no case data)."""
+    city = session.get(City, city_id)
+    if city is None:
+        return 0
+    rules = session.scalars(
+        select(ListingRule).where(
+            ListingRule.city_id == city_id,
+            ListingRule.window.is_not(None),
+            ListingRule.active.is_(True),
+        )
+    ).all()
+    cases = {
+        o.case.id for rule in rules for o in _overdue(session, rule, city, now, escalated=True)[0]
+    }
+    return len(cases)
+
+
+def _escalate_rule(session: Session, rule: ListingRule, now: datetime) -> list[dict[str, Any]]:
+    city = session.get(City, rule.city_id)
+    assert city is not None
+    overdue, series = _overdue(session, rule, city, now, escalated=False)
     raised = []
-    for listing, case in overdue:
-        if listing.id in discussed:
-            continue
-        deadline = deadlines[listing.id]
+    for o in overdue:
+        listing, case, deadline = o.listing, o.case, o.deadline
         nxt = next_meeting(session, series, case.district, now)
         payload = _payload(city, case, rule, listing, deadline, series, nxt)
         if _claim(session, listing, now):
@@ -84,20 +125,23 @@ def _escalate_rule(session: Session, rule: ListingRule, now: datetime) -> list[d
 
 
 def _candidates(
-    session: Session, rule: ListingRule, listed_before: date
+    session: Session, rule: ListingRule, listed_before: date, *, escalated: bool
 ) -> list[tuple[CaseListing, Case]]:
-    """Open, not yet escalated listings under ``rule`` listed before ``listed_before``."""
-    rows = session.execute(
+    """Open listings under ``rule`` listed before ``listed_before`` (not yet escalated
+    ones only, unless ``escalated``)."""
+    q = (
         select(CaseListing, Case)
         .join(Case, Case.id == CaseListing.case_id)
         .where(
             CaseListing.rule_id == rule.id,
             CaseListing.delisted_at.is_(None),
-            CaseListing.escalated_at.is_(None),
             CaseListing.listed_at < listed_before,
         )
         .order_by(CaseListing.listed_at, Case.case_no)
-    ).all()
+    )
+    if not escalated:
+        q = q.where(CaseListing.escalated_at.is_(None))
+    rows = session.execute(q).all()
     return [(listing, case) for listing, case in rows]
 
 

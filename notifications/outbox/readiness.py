@@ -22,6 +22,7 @@ again here, as it is mailed) only.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime
 
 from sqlalchemy import func, select
@@ -140,6 +141,37 @@ def _chair(decl: SeriesDecl, rows: list[SeatRow]) -> list[str]:
     if decl.chair and not decl.substitute_chair:
         return [f"主席代理人未指定：{decl.chair}不克出席時無人代理主持，請指定主席代理人"]
     return []
+
+
+@dataclass(frozen=True)
+class NoticeState:
+    """Whether the invitees were told of a meeting's current version (its invitation or
+    update, at its current sequence): how many were sent, failed, and when the next
+    pending one is due."""
+
+    sent: int
+    failed: int
+    pending_due: datetime | None
+
+
+def notice_state(session: Session, uid: str, sequence: int) -> NoticeState:
+    """The invitation (or update) mails of a meeting's current version, by state."""
+    rows = session.execute(
+        select(OutboxMessage.status, func.count(), func.min(OutboxMessage.due_at))
+        .where(
+            OutboxMessage.occurrence_uid == uid,
+            OutboxMessage.sequence == sequence,
+            OutboxMessage.kind.in_([MessageKind.INVITATION, MessageKind.UPDATE]),
+        )
+        .group_by(OutboxMessage.status)
+    ).all()
+    counts = {status: (n, due) for status, n, due in rows}
+    pending = counts.get(MessageStatus.PENDING)
+    return NoticeState(
+        sent=counts.get(MessageStatus.SENT, (0, None))[0],
+        failed=counts.get(MessageStatus.FAILED, (0, None))[0],
+        pending_due=pending[1] if pending else None,
+    )
 
 
 def notice_deadline(session: Session, occ: Occurrence, span_text: str) -> datetime:

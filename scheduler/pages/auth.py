@@ -29,16 +29,11 @@ def safe_next(value: str) -> str:
     """Only local paths (never another site) after login."""
     if value.startswith("/") and not value.startswith("//") and "\\" not in value:
         return value
-    return "/meetings"
-
-
-@router.get("/")
-def home(v: CurrentVisit) -> Response:
-    return redirect(v, "/meetings" if v.user else "/login")
+    return "/"
 
 
 @router.get("/login")
-def login_form(v: CurrentVisit, next: str = "/meetings") -> Response:
+def login_form(v: CurrentVisit, next: str = "/") -> Response:
     if v.user is not None:
         return redirect(v, safe_next(next))
     return render(v, "login.html", next=safe_next(next), email="", error=None)
@@ -68,7 +63,7 @@ def login(
     email: Text = "",
     password: Text = "",
     csrf: Text = "",
-    next: Text = "/meetings",
+    next: Text = "/",
 ) -> Response:
     v.check_csrf(csrf)
     site = v.site

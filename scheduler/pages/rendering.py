@@ -27,6 +27,7 @@ from meetings.kernel.rocdate import (
 )
 from meetings.kernel.templating import make_environment
 from meetings.kernel.vocabulary import ATTENDANCE_ZH, ROLE_ZH, OccurrenceStatus, Origin
+from meetings.records.queue import awaits_record
 from scheduler.pages.session import Visit, finish
 from scheduler.serialization import occurrence_json
 
@@ -117,7 +118,7 @@ STATUS_ZH = {
 def status_of(o: Occurrence, now: datetime) -> str:
     """A meeting's status as every page shows it (a STATUS_ZH key): a scheduled meeting
     that has started without a record is 待補登, not still 預定."""
-    if o.status == OccurrenceStatus.SCHEDULED and o.start_at <= now:
+    if awaits_record(o.status, o.start_at, now):  # the work queue's rule too
         return "unrecorded"
     return str(o.status)
 

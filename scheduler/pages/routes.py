@@ -9,7 +9,7 @@
 - Every write goes through the domain writers (``meetings.schedule``, ``meetings.records``,
   ``meetings.cases``, ``meetings.access``); a refused request changes nothing and says why.
 
-One module per resource (auth, meetings, meeting, records, seats, reply, kpi, admin); this one wires
+One module per resource (auth, home, meetings, meeting, records, seats, reply, kpi, admin); this one wires
 them and the state they share (:class:`Site`) into the web app, once.
 """
 
@@ -22,12 +22,13 @@ from fastapi.responses import Response
 from starlette.concurrency import run_in_threadpool
 
 from scheduler.bootstrap import App
-from scheduler.pages import admin, auth, kpi, meeting, meetings, records, reply, seats
+from scheduler.pages import admin, auth, home, kpi, meeting, meetings, records, reply, seats
 from scheduler.pages.rendering import environment, redirect, render
 from scheduler.pages.session import LoginRequired, PageRefused, Site, load_visit
 
 ROUTERS = (
     auth.router,
+    home.router,
     meetings.router,
     meeting.router,
     records.router,

@@ -86,7 +86,7 @@ def test_pages_need_login_and_login_works(browser: Browser, app: App) -> None:
     unknown = browser.login("nobody@example.org")
     assert unknown.status_code == 401 and "帳號或密碼錯誤" in unknown.text
     ok = browser.login("chen@example.org")
-    assert ok.status_code == 303 and ok.headers["location"] == "/meetings"
+    assert ok.status_code == 303 and ok.headers["location"] == "/"
     cookie = ok.headers["set-cookie"]
     assert "HttpOnly" in cookie and "SameSite=lax" in cookie
     page = browser.get("/meetings")
@@ -110,7 +110,7 @@ def test_login_redirect_goes_back_only_to_local_pages(browser: Browser) -> None:
             "next": "//evil.example/",
         },
     )
-    assert r.status_code == 303 and r.headers["location"] == "/meetings"
+    assert r.status_code == 303 and r.headers["location"] == "/"
 
 
 def test_logout_ends_the_session_even_for_a_copied_cookie(site: str) -> None:
