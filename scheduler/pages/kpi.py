@@ -1,7 +1,9 @@
 """The KPI dashboard (SPEC §7) for the secretariat, and the same report as xlsx.
 
-The charts and the table are those of `liaison kpi` (``meetings.kpis.reports``), so
-the page and the printed report always agree.
+The figures are those of `liaison kpi` (``meetings.kpis.reports``), so the page and the
+printed report always agree; the page draws them as interactive charts (Chart.js, served
+from ``static/``, over ``meetings.kpis.chart_data``), each with its table, where the
+printed report keeps its static SVG.
 """
 
 from __future__ import annotations
@@ -12,7 +14,6 @@ from urllib.parse import urlencode
 
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
-from markupsafe import Markup
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -21,15 +22,14 @@ from meetings.db import Series
 from meetings.kernel.errors import OperationError
 from meetings.kernel.rocdate import format_roc_date, gregorian_year, roc_year
 from meetings.kernel.vocabulary import Role
+from meetings.kpis.chart_data import dashboard_charts, kpi_rows
 from meetings.kpis.formulas import KpiReport
 from meetings.kpis.grant_sheets import grant_xlsx_bytes
 from meetings.kpis.grants import grant_report
 from meetings.kpis.queries import compute_kpis
 from meetings.kpis.reports import (
     MEDIA_TYPES,
-    charts_svg,
     kpi_report_bytes,
-    kpi_table,
     report_title,
     target_table,
 )
@@ -120,7 +120,8 @@ def kpi(v: CurrentVisit, request: Request) -> Response:
             .order_by(Series.id)
         ).all()
         cities = [name for _cid, name in user.scope.city_names(session)]
-    header, body = kpi_table(report)
+    header, body = kpi_rows(report)
+    charts = dashboard_charts(report)
     targets_header, targets_body = target_table(report)
     if error:
         v.flashes.append(("error", error))
@@ -133,7 +134,8 @@ def kpi(v: CurrentVisit, request: Request) -> Response:
         year=report.roc_year,
         as_of=format_roc_date(report.as_of),
         summary=_summary(report),
-        charts=[Markup(svg.strip()) for svg in charts_svg(report).values()],
+        charts=charts,
+        chart_data=[c.as_json() for c in charts],
         header=header,
         body=body,
         targets_header=targets_header,

@@ -32,6 +32,8 @@ from scheduler.pages.session import Visit, finish
 from scheduler.serialization import occurrence_json
 
 TEMPLATES = Path(__file__).resolve().parent / "templates"
+# Served at /static/ (``scheduler.pages.routes``): the pages' scripts and vendored libraries.
+STATIC = Path(__file__).resolve().parent / "static"
 Text = Annotated[str, Form()]
 Texts = Annotated[list[str] | None, Form()]
 
@@ -50,7 +52,13 @@ def environment() -> Environment:
     env.globals["ROLE_ZH"] = ROLE_ZH
     env.globals["ATTENDANCE_ZH"] = ATTENDANCE_ZH
     env.globals["OccurrenceStatus"] = OccurrenceStatus
+    env.globals["CHART_JS"] = "/static/vendor/chart.umd.min.js?v=" + chart_js_version()
     return env
+
+
+def chart_js_version() -> str:
+    """The vendored Chart.js version (``static/vendor/VERSION``, kept by its update.sh)."""
+    return (STATIC / "vendor" / "VERSION").read_text(encoding="utf-8").strip()
 
 
 def render(visit: Visit, name: str, status: int = 200, **context: Any) -> Response:

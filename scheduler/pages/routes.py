@@ -10,7 +10,8 @@
   ``meetings.cases``, ``meetings.access``); a refused request changes nothing and says why.
 
 One module per resource (auth, home, meetings, meeting, records, seats, reply, kpi, admin); this one wires
-them and the state they share (:class:`Site`) into the web app, once.
+them and the state they share (:class:`Site`) into the web app, once, with ``static/``
+(the pages' own scripts and vendored libraries) at /static/.
 """
 
 from __future__ import annotations
@@ -20,10 +21,11 @@ from urllib.parse import urlencode
 from fastapi import FastAPI, Request
 from fastapi.responses import Response
 from starlette.concurrency import run_in_threadpool
+from starlette.staticfiles import StaticFiles
 
 from scheduler.bootstrap import App
 from scheduler.pages import admin, auth, home, kpi, meeting, meetings, records, reply, seats
-from scheduler.pages.rendering import environment, redirect, render
+from scheduler.pages.rendering import STATIC, environment, redirect, render
 from scheduler.pages.session import LoginRequired, PageRefused, Site, load_visit
 
 ROUTERS = (
@@ -61,9 +63,11 @@ async def refused(request: Request, exc: Exception) -> Response:
 
 
 def mount_pages(web: FastAPI, app: App) -> None:
-    """Add the secretariat pages (and their error handling) to ``web``."""
+    """Add the secretariat pages (and their error handling) to ``web``, and their
+    static files at /static/ (scripts and vendored libraries: no CDN)."""
     web.state.pages = Site(app, environment())
     for router in ROUTERS:
         web.include_router(router)
+    web.mount("/static", StaticFiles(directory=STATIC), name="static")
     web.add_exception_handler(LoginRequired, login_required)
     web.add_exception_handler(PageRefused, refused)

@@ -192,6 +192,14 @@ def load_visit(request: Request) -> Visit:
 
 CurrentVisit = Annotated[Visit, Depends(load_visit)]
 
+# Scripts only from the app itself (/static/: no inline script, no CDN); styles may be
+# inline (the pages' <style> and style attributes), nothing may frame a page.
+CSP = (
+    "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; "
+    "img-src 'self' data:; object-src 'none'; base-uri 'none'; form-action 'self'; "
+    "frame-ancestors 'none'"
+)
+
 
 def finish(visit: Visit, response: Response) -> Response:
     """Attach the (re-signed) session cookie if it changed; pages are never cached."""
@@ -199,6 +207,7 @@ def finish(visit: Visit, response: Response) -> Response:
     response.headers["X-Content-Type-Options"] = "nosniff"
     response.headers["X-Frame-Options"] = "DENY"
     response.headers["Referrer-Policy"] = "same-origin"
+    response.headers["Content-Security-Policy"] = CSP
     if visit.dirty:
         visit.data.setdefault("c", secrets.token_urlsafe(24))
         response.set_cookie(

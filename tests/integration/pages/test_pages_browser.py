@@ -88,6 +88,23 @@ def held_count(page: Any, site: str) -> int:
     return int(page.inner_text('[data-kpi="實際召開次數"]'))
 
 
+def chart_values(page: Any, key: str) -> dict[str, Any]:
+    """A KPI chart's bars as drawn (label → value), read from its Chart.js instance."""
+    page.wait_for_function(
+        "key => window.Chart && Chart.getChart(document.querySelector(`canvas[data-chart=${key}]`))",
+        arg=key,
+    )
+    return dict(
+        page.evaluate(
+            """key => {
+              const c = Chart.getChart(document.querySelector(`canvas[data-chart=${key}]`));
+              return c.data.labels.map((label, i) => [label, c.data.datasets[0].data[i]]);
+            }""",
+            key,
+        )
+    )
+
+
 def fits(page: Any) -> bool:
     """No horizontal scrolling of the page itself (wide tables scroll in their box)."""
     return bool(page.evaluate("document.documentElement.scrollWidth <= window.innerWidth + 1"))
@@ -102,6 +119,8 @@ def test_secretariat_records_attendance_and_sees_the_kpi_change(
     shot(page, "01-login-1280")
     login(page, site, "chen@example.org", "/kpi?year=112")
     assert held_count(page, site) == 0
+    before = chart_values(page, "agencies")
+    assert before["家防中心"] is None  # no meeting held yet: 無資料
 
     page.goto(site + "/meetings?series=cp-network&from=2023-01-01&to=2023-03-31")
     shot(page, "02-meetings-1280")
@@ -133,7 +152,9 @@ def test_secretariat_records_attendance_and_sees_the_kpi_change(
         }
 
     assert held_count(page, site) == 1
-    assert page.locator(".chart svg").count() >= 3
+    after = chart_values(page, "agencies")
+    assert after["家防中心"] == 100.0 and after != before, "the KPI chart shows the attendance"
+    assert "DVPC" not in after  # agency names, never codes
     shot(page, "05-kpi-1280")
     with page.expect_download() as download:
         page.click("#xlsx")

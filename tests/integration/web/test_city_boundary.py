@@ -15,6 +15,7 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import func, select
+from starlette.routing import Mount
 
 from meetings.access.feeds import create_feed_token
 from meetings.access.tokens import create_api_token
@@ -150,6 +151,7 @@ ROUTES: dict[tuple[str, str], tuple[str, str, dict[str, str], tuple[int, ...]]] 
     # a POST without the page's CSRF token: 403).
     ("GET", "/reply/{token}"): ("open", "/reply/" + "A" * 43, {}, (404,)),
     ("POST", "/reply/{token}"): ("open", "/reply/" + "A" * 43, {}, (403,)),
+    ("GET", "/static"): ("open", "/static/kpi.js", {}, (200,)),
     ("GET", "/kpi"): ("page", "/kpi?year=112", {}, (200,)),
     ("GET", "/kpi.xlsx"): ("page", "/kpi.xlsx?year=112&city=紐約市", {}, (404,)),
     ("GET", "/kpi/grant.xlsx"): ("page", "/kpi/grant.xlsx?year=112&city=紐約市", {}, (404,)),
@@ -182,7 +184,9 @@ def app_routes(app: App) -> set[tuple[str, str]]:
 
     def walk(routes: Any) -> None:
         for r in routes:
-            if hasattr(r, "path"):
+            if isinstance(r, Mount):  # static files: read-only, the same for every city
+                out.add(("GET", r.path))
+            elif hasattr(r, "path"):
                 for m in getattr(r, "methods", None) or []:
                     if not (m == "HEAD" and "GET" in r.methods):
                         out.add((m, r.path))
