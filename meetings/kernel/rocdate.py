@@ -32,6 +32,11 @@ def format_roc_date(d: date) -> str:
     return f"{roc_year(d.year)}年{d.month}月{d.day}日（星期{WEEKDAYS_ZH[d.weekday()]}）"
 
 
+def format_roc_month(d: date) -> str:
+    """2023-03-08 → 112年3月 (a month's heading)."""
+    return f"{roc_year(d.year)}年{d.month}月"
+
+
 def format_roc_time(dt: datetime) -> str:
     """14:00 → 下午2時, 09:30 → 上午9時30分, 12:00 → 中午12時."""
     h, m = dt.hour, dt.minute
@@ -104,6 +109,20 @@ def parse_date(text: str) -> date:
             raise BadDate(f"not a valid date: '{shown}' ({exc})", str(exc)) from None
         return check_day(day)
     raise BadDate(f"not a date: '{shown}' ({USE_DATES})", USE_DATES)
+
+
+_MONTH = re.compile(r"^\s*(?:民國)?(\d{2,4})\s*[年/.-]\s*(\d{1,2})\s*月?\s*$")
+USE_MONTHS = "use 2023-03 or 112/03"
+
+
+def parse_month(text: str) -> date:
+    """Parse 2023-03, 112/03, 112-3 or 112年3月 into the month's first day (within
+    FIRST_DAY..LAST_DAY). Raises BadDate (a ValueError) with a short message."""
+    s = text.strip()
+    m = _MONTH.match(s)
+    if m is None or not 1 <= int(m.group(2)) <= 12:
+        raise BadDate(f"not a month: '{shorten(s, 30)}' ({USE_MONTHS})", USE_MONTHS)
+    return check_day(date(gregorian_year(int(m.group(1))), int(m.group(2)), 1))
 
 
 _DIGITS = "零一二三四五六七八九"

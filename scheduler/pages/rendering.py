@@ -13,6 +13,7 @@ from urllib.parse import quote
 from fastapi import Form
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from jinja2 import Environment, FileSystemLoader
+from sqlalchemy import ColumnElement, and_
 
 from meetings.db import Occurrence
 from meetings.kernel.errors import OperationError
@@ -24,6 +25,7 @@ from meetings.kernel.rocdate import (
     format_roc_date,
     format_roc_time,
     parse_date,
+    parse_month,
 )
 from meetings.kernel.templating import make_environment
 from meetings.kernel.vocabulary import ATTENDANCE_ZH, ROLE_ZH, OccurrenceStatus, Origin
@@ -89,6 +91,19 @@ def date_field(value: str, label: str) -> date:
         ) from None
 
 
+def month_field(value: str, label: str) -> date:
+    """A month typed in a form (2023-03 or 112/03) as its first day, or an OperationError
+    naming the field."""
+    try:
+        return parse_month(value)
+    except DayOutOfRange:
+        raise OperationError(f"{label}：月份超出範圍（{FIRST_DAY} 至 {LAST_DAY}）") from None
+    except ValueError:
+        raise OperationError(
+            f"{label}：月份格式錯誤（{value[:30]!r}），請寫 2023-03 或 112/03"
+        ) from None
+
+
 MAX_ID = 2**63 - 1  # the largest id a database column holds (BIGINT)
 
 
@@ -129,6 +144,17 @@ def status_of(o: Occurrence, now: datetime) -> str:
     if awaits_record(o.status, o.start_at, now):  # the work queue's rule too
         return "unrecorded"
     return str(o.status)
+
+
+def status_where(status: str, now: datetime) -> ColumnElement[bool]:
+    """The SQL condition of the meetings whose :func:`status_of` is ``status`` (a
+    STATUS_ZH key) at ``now``: the same rule, for a list filtered in the database."""
+    scheduled = Occurrence.status == OccurrenceStatus.SCHEDULED
+    if status == "unrecorded":
+        return and_(scheduled, Occurrence.start_at <= now)
+    if status == OccurrenceStatus.SCHEDULED:
+        return and_(scheduled, Occurrence.start_at > now)
+    return Occurrence.status == status
 
 
 def badges(o: Occurrence, now: datetime) -> list[tuple[str, str]]:

@@ -340,8 +340,8 @@ def test_subscribe_creates_a_personal_feed_that_works(site: str, app: App) -> No
     assert m, r.text[-2000:]
     feed = b.get(f"/feeds/{m.group(1)}.ics")
     assert feed.status_code == 200 and b"BEGIN:VCALENDAR" in feed.content
-    # a second link replaces the first
-    r = b.post("/meetings/subscribe", {"csrf": csrf_of(r.text)})
+    # a second link replaces the first, once confirmed (tests/.../test_subscribe_flow.py)
+    r = b.post("/meetings/subscribe", {"csrf": csrf_of(r.text), "confirm": "1"})
     m2 = re.search(r"webcal://[^/]+/feeds/([A-Za-z0-9_-]+)\.ics", r.text)
     assert m2 and m2.group(1) != m.group(1)
     assert b.get(f"/feeds/{m.group(1)}.ics").status_code == 404

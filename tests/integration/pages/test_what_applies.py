@@ -24,8 +24,8 @@ def test_a_past_meeting_with_nothing_recorded_is_awaiting_records(site: str) -> 
     page = staff.get("/meetings/" + JAN).text
     assert 'class="badge unrecorded">待補登<' in page and ">預定<" not in page
     listing = staff.get("/meetings").text
-    assert listing.count(">待補登<") == 1  # January's only; February's is still 預定
-    assert ">預定<" in listing
+    assert listing.count('class="badge unrecorded">待補登<') == 1  # January's only; February's
+    assert 'class="badge scheduled">預定<' in listing  # is still 預定
     assert f'action="/meetings/{JAN}/attendance"' in page  # it started: records go in
 
 
