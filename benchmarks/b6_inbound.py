@@ -9,15 +9,17 @@ Calendar (inline + invite.ics), Apple Calendar (quoted-printable .ics attachment
 Thunderbird (delegation, 8bit), PARTSTAT ACCEPTED / TENTATIVE / DECLINED / DELEGATED,
 a fifth of them sent from a colleague's address on the agency's domain.
 
-Timed: ``receive`` for each message, one after the other — the path both the SMTP
-receiver (`liaison inbound`) and the IMAP poll take: parse, dedup by Message-ID, map to
-the seat, record the answer, one transaction per message. Then all 10,000 are delivered
-again: none may be applied twice (10,000 answers, 10,000 ``inbound_messages``, nothing
-quarantined). Goal: ≥ 500 replies/s. With ``--smtp N`` (default 2,000; 0: skip) another
-N replies to other meetings go over one real SMTP connection (aiosmtplib) to a
-`liaison inbound` process on loopback: an extra row, no goal.
+Timed: ``receive_batch`` over the messages in batches of 50 (the IMAP poll's path:
+parse, dedup by Message-ID, map to the seat, record the answer, a savepoint per message,
+one commit per batch). Then all 10,000 are delivered again: none may be applied twice
+(10,000 answers, 10,000 ``inbound_messages``, nothing quarantined). Goal: ≥ 500
+replies/s. With ``--single N`` (default 2,000; 0: skip) another N replies to other
+meetings go through ``receive``, one transaction (one commit) each: the SMTP receiver's
+path, an extra row, no goal. With ``--smtp N`` (default 2,000; 0: skip) another N go over
+one real SMTP connection (aiosmtplib) to a `liaison inbound` process on loopback: an
+extra row, no goal.
 
-    .venv/bin/python benchmarks/b6_inbound.py [--messages 10000] [--smtp 2000] [--json]
+    .venv/bin/python benchmarks/b6_inbound.py [--messages 10000] [--single 2000] [--smtp 2000] [--json]
 
 LIAISON_BENCH_DATABASE_URL (an empty PostgreSQL database) runs it there instead.
 """
@@ -50,7 +52,8 @@ from meetings.kernel.yamlsource import load_yaml  # noqa: E402
 from meetings.schedule.config_build import build_config  # noqa: E402
 from meetings.schedule.operations import generate_schedule  # noqa: E402
 from meetings.seats.seats import REPLY_SECRET, sync_seats  # noqa: E402
-from notifications.inbound.process import DUPLICATE, receive  # noqa: E402
+from notifications.inbound.imap import BATCH  # noqa: E402
+from notifications.inbound.process import DUPLICATE, receive, receive_batch  # noqa: E402
 from scheduler.bootstrap import App, build_app  # noqa: E402
 from scheduler.clock import FixedClock  # noqa: E402
 from scheduler.settings import Settings  # noqa: E402
@@ -153,17 +156,32 @@ def build_replies(uids: list[str], count: int) -> list[bytes]:
     return out
 
 
-def deliver_all(app: App, messages: list[bytes], label: str) -> tuple[float, dict[str, int]]:
-    """Seconds to ``receive`` every message in turn, and the outcomes by status."""
+def more_replies(uids: list[str], first: int, count: int) -> list[bytes]:
+    """``count`` replies numbered from ``first`` (their Message-IDs unlike the others')."""
+    return [reply(first + k, uids[k // AGENCIES], k % AGENCIES + 1) for k in range(count)]
+
+
+def deliver_all(
+    app: App, messages: list[bytes], label: str, batch: int
+) -> tuple[float, dict[str, int]]:
+    """Seconds to receive every message (``batch`` a transaction; 0: ``receive`` each
+    in its own), and the outcomes by status."""
     statuses: dict[str, int] = {}
-    step = max(1, len(messages) // 5)
+    size = batch or 1
+    step = max(size, len(messages) // 5 // size * size)
     t0 = time.perf_counter()
-    for k, raw in enumerate(messages, 1):
-        status = str(receive(app.sessions, raw, NOW).status)
-        statuses[status] = statuses.get(status, 0) + 1
-        if k % step == 0:
+    for k in range(0, len(messages), size):
+        chunk = messages[k : k + size]
+        if batch:
+            outcomes = receive_batch(app.sessions, [(raw, None) for raw in chunk], NOW)
+        else:
+            outcomes = [receive(app.sessions, raw, NOW) for raw in chunk]
+        for outcome in outcomes:
+            statuses[str(outcome.status)] = statuses.get(str(outcome.status), 0) + 1
+        done = k + len(chunk)
+        if done % step == 0:
             took = time.perf_counter() - t0
-            print(f"  {label}: {k:,} in {took:.1f} s, {k / took:.0f}/s", file=sys.stderr)
+            print(f"  {label}: {done:,} in {took:.1f} s, {done / took:.0f}/s", file=sys.stderr)
     return time.perf_counter() - t0, statuses
 
 
@@ -256,12 +274,13 @@ def over_smtp(url: str, tmp: Path, messages: list[bytes]) -> tuple[float, int]:
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--messages", type=int, default=10_000, help="replies (distinct seats)")
+    ap.add_argument("--single", type=int, default=2_000, help="replies via `receive` (0: skip)")
     ap.add_argument("--smtp", type=int, default=2_000, help="replies over SMTP (0: skip)")
     ap.add_argument("--json", action="store_true", help="print JSON rows")
     args = ap.parse_args()
-    n, n_smtp = max(1, args.messages), max(0, args.smtp)
+    n, n_single, n_smtp = max(1, args.messages), max(0, args.single), max(0, args.smtp)
     meetings = -(-n // AGENCIES)
-    smtp_meetings = -(-n_smtp // AGENCIES)
+    single_meetings, smtp_meetings = -(-n_single // AGENCIES), -(-n_smtp // AGENCIES)
 
     # LIAISON_BENCH_DATABASE_URL: an empty database to use instead of a temp SQLite file
     pg_url = os.environ.get("LIAISON_BENCH_DATABASE_URL")
@@ -270,19 +289,22 @@ def main() -> int:
         backend = "PostgreSQL" if pg_url else "SQLite"
         app = build_app(Settings(database_url=url), FixedClock(NOW))
         t0 = time.perf_counter()
-        uids = seed(app, meetings + smtp_meetings)
+        uids = seed(app, meetings + single_meetings + smtp_meetings)
         seeding = time.perf_counter() - t0
-        main_uids, smtp_uids = uids[:meetings], uids[meetings:]
+        main_uids = uids[:meetings]
+        single_uids = uids[meetings : meetings + single_meetings]
+        smtp_uids = uids[meetings + single_meetings :]
         t0 = time.perf_counter()
         messages = build_replies(main_uids, n)
-        smtp_messages = [
-            reply(n + k, smtp_uids[k // AGENCIES], k % AGENCIES + 1) for k in range(n_smtp)
-        ]
+        single_messages = more_replies(single_uids, n, n_single)
+        smtp_messages = more_replies(smtp_uids, n + n_single, n_smtp)
         building = time.perf_counter() - t0
 
-        took, first = deliver_all(app, messages, "first delivery")
-        again_took, again = deliver_all(app, messages, "re-delivery")
+        took, first = deliver_all(app, messages, "first delivery", BATCH)
+        again_took, again = deliver_all(app, messages, "re-delivery", BATCH)
         got = counts(app, main_uids)
+        single_took, single = deliver_all(app, single_messages, "one by one", 0)
+        single_got = counts(app, single_uids) if n_single else {}
         smtp_took = smtp_accepted = 0.0
         smtp_got: dict[str, int] = {}
         if n_smtp:
@@ -303,7 +325,7 @@ def main() -> int:
     duplicates = got["answers"] - got["answered_seats"]
     rows = [
         {
-            "name": f"B6 {n:,} inbound replies processed (`receive` per message)",
+            "name": f"B6 {n:,} inbound replies processed (`receive_batch`, {BATCH} a commit)",
             "measured": f"{rate:.0f} replies/s ({took:.1f} s)",
             "goal": f"≥ {GOAL:.0f} replies/s",
             "ok": rate >= GOAL and first.get(InboundStatus.APPLIED, 0) == n,
@@ -318,6 +340,19 @@ def main() -> int:
             "ok": applied_once,
         },
     ]
+    if n_single:
+        single_ok = (
+            single.get(InboundStatus.APPLIED, 0) == n_single
+            and single_got["answers"] == single_got["inbound_applied"] == n_single
+        )
+        rows.append(
+            {
+                "name": f"B6 {n_single:,} replies by `receive`, one commit each (the SMTP path)",
+                "measured": f"{n_single / single_took:.0f} replies/s ({single_took:.1f} s)",
+                "goal": None,
+                "ok": single_ok,
+            }
+        )
     if n_smtp:
         smtp_ok = (
             smtp_accepted == n_smtp

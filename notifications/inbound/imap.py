@@ -1,10 +1,10 @@
 """Polling a mailbox (``LIAISON_IMAP_URL``) for replies, with the standard library's imaplib.
 
 ``imap://user:password@host[:port]/MAILBOX`` (plain) or ``imaps://…`` (TLS); the
-mailbox defaults to INBOX. Each poll reads the UNSEEN messages (without marking them),
-processes each in its own transaction and sets ``\\Seen`` only once that transaction
-committed: a crash in between means the message is read again next time, and its
-Message-ID makes the second pass a no-op. A message over the size cap is not fetched:
+mailbox defaults to INBOX. Each poll reads the UNSEEN messages (without marking them)
+in batches, processes a batch in one transaction (a savepoint per message) and sets
+``\\Seen`` only once that transaction committed: a crash in between means the batch is
+read again next time, and the Message-IDs make the second pass a no-op. A message over the size cap is not fetched:
 its header alone is, and it is quarantined as too large.
 """
 
@@ -21,9 +21,11 @@ from urllib.parse import unquote, urlsplit
 from sqlalchemy.orm import Session, sessionmaker
 
 from notifications.inbound.parse import MAX_BYTES
-from notifications.inbound.process import Outcome, receive
+from notifications.inbound.process import Outcome, receive_batch
 
 MAX_PER_POLL = 1000  # messages per poll, at most (the next poll takes the rest)
+BATCH = 50  # messages per transaction (one commit: B6)
+BATCH_BYTES = 16 * 1024 * 1024  # and at most this much mail held in memory at once
 TIMEOUT = 30.0  # seconds for the connection and each command
 _SIZE = re.compile(rb"RFC822\.SIZE (\d+)")
 
@@ -104,8 +106,13 @@ def _said(exc: Exception) -> str:
     return arg.decode("utf-8", "replace") if isinstance(arg, bytes) else str(exc)
 
 
-def poll_once(target: ImapTarget, deliver: Callable[[bytes, int | None], Outcome]) -> PollReport:
-    """Read the mailbox's unseen messages once; ``deliver(raw, size)`` stores each one."""
+Mails = list[tuple[bytes, int | None]]
+Deliver = Callable[[Mails], list[Outcome]]
+
+
+def poll_once(target: ImapTarget, deliver: Deliver) -> PollReport:
+    """Read the mailbox's unseen messages once; ``deliver(mails)`` stores a batch of
+    (raw, size) and says for each whether it was stored."""
     report = PollReport()
     try:
         conn = _connect(target)
@@ -117,13 +124,19 @@ def poll_once(target: ImapTarget, deliver: Callable[[bytes, int | None], Outcome
         if typ != "OK":
             raise ImapError(f"{target}: no such mailbox")
         typ, found = conn.uid("SEARCH", "UNSEEN")
-        uids = (found[0] or b"").split() if typ == "OK" and found else []
+        uids = [u.decode() for u in (found[0] or b"").split()] if typ == "OK" and found else []
+        batch: list[tuple[str, bytes, int | None]] = []
         for uid in uids[:MAX_PER_POLL]:
             report.seen += 1
-            if _one(conn, uid.decode(), deliver):
-                report.stored += 1
-            else:
+            got = _fetch(conn, uid)
+            if got is None:
                 report.failed += 1
+                continue
+            batch.append((uid, *got))
+            if len(batch) >= BATCH or sum(len(raw) for _u, raw, _s in batch) >= BATCH_BYTES:
+                _store(conn, batch, deliver, report)
+                batch = []
+        _store(conn, batch, deliver, report)
     except (OSError, imaplib.IMAP4.error) as exc:
         raise ImapError(f"{target}: {_said(exc)}") from None
     finally:
@@ -134,27 +147,39 @@ def poll_once(target: ImapTarget, deliver: Callable[[bytes, int | None], Outcome
     return report
 
 
-def _one(conn: imaplib.IMAP4, uid: str, deliver: Callable[[bytes, int | None], Outcome]) -> bool:
-    """Fetch, store and mark one message; False when it was not stored (left unseen)."""
+def _fetch(conn: imaplib.IMAP4, uid: str) -> tuple[bytes, int | None] | None:
+    """One message (its header only when over the size cap) and its declared size."""
     typ, data = conn.uid("FETCH", uid, "(RFC822.SIZE)")
     match = _SIZE.search(b" ".join(d if isinstance(d, bytes) else b"" for d in data or []))
     size = int(match.group(1)) if match else None
     part = "BODY.PEEK[HEADER]" if size is not None and size > MAX_BYTES else "BODY.PEEK[]"
     typ, data = conn.uid("FETCH", uid, f"({part})")
     raw = _fetched(list(data or [])) if typ == "OK" else None
-    if raw is None:
-        return False
-    outcome = deliver(raw, size)
-    if not outcome.stored:
-        return False
-    conn.uid("STORE", uid, "+FLAGS", "(\\Seen)")
-    return True
+    return None if raw is None else (raw, size)
+
+
+def _store(
+    conn: imaplib.IMAP4,
+    batch: list[tuple[str, bytes, int | None]],
+    deliver: Deliver,
+    report: PollReport,
+) -> None:
+    """Deliver a batch; mark \\Seen what it stored (after the commit), leave the rest."""
+    if not batch:
+        return
+    outcomes = deliver([(raw, size) for _uid, raw, size in batch])
+    for (uid, _raw, _size), outcome in zip(batch, outcomes, strict=True):
+        if outcome.stored:
+            conn.uid("STORE", uid, "+FLAGS", "(\\Seen)")
+            report.stored += 1
+        else:
+            report.failed += 1
 
 
 def poll_mailbox(
     url: str, sessions: sessionmaker[Session], now: Callable[[], datetime]
 ) -> PollReport:
-    """One poll of the mailbox ``url`` names, each message received at ``now()``
+    """One poll of the mailbox ``url`` names, each batch received at ``now()``
     (`liaison inbound --imap-once` and the daemon's IMAP job)."""
     target = parse_imap_url(url)
-    return poll_once(target, lambda raw, size: receive(sessions, raw, now(), size=size))
+    return poll_once(target, lambda mails: receive_batch(sessions, mails, now()))
